@@ -1,0 +1,46 @@
+# Two commands: `make study` (set up everything, then run the whole study) and `make test`.
+# Both create .venv, install the package with its dependencies, and install the Debian
+# packages the study needs (graphviz for the Bayes-net drawings, dataset-fashion-mnist for the VAEs).
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+ARGS ?=
+
+.PHONY: study quick test lint bench system-deps clean-venv
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+system-deps:
+	@missing=""; \
+	command -v dot >/dev/null 2>&1 || missing="$$missing graphviz"; \
+	[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || missing="$$missing dataset-fashion-mnist"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+study: $(STAMP) system-deps
+	$(VENV)/bin/pyro-latent study $(ARGS)
+
+quick: $(STAMP) system-deps
+	$(VENV)/bin/pyro-latent study --quick $(ARGS)
+
+test: $(STAMP) system-deps
+	$(PY) -m pytest -q $(ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check pyro_latent experiments tests benchmarks
+	$(VENV)/bin/ruff format --check pyro_latent experiments tests benchmarks
+
+bench: $(STAMP) system-deps
+	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean-venv:
+	rm -rf $(VENV)
