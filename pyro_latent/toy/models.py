@@ -1,0 +1,448 @@
+r"""The two world models of the strip world, as Pyro programs with exact enumeration.
+
+Both are hidden Markov models over the same observations ``o_t ∈ {0,1,2}^n`` (the cells' symbols)
+with different latent states.
+
+**Model 1, object-centric.**  Three latents per step, ``blue_t``, ``red_t`` and ``velocity_t``::
+
+    blue_0, velocity_0 ──► blue_1, velocity_1 ──► ...        (the pair moves, bounces)
+    red_0 ──────────────► red_1 ─────────────────► ...        (red moves right, wraps)
+      │  └──────┐            │  └──────┐
+      ▼         ▼            ▼         ▼
+    obs_0[k]  (k in the cells plate)   obs_1[k]  ...
+
+**Model 2, local-state-centric.**  One code ``cell_t[i] ∈ {0..5}`` per cell, whose parents are
+the radius-1 neighbourhood at ``t-1`` (:mod:`pyro_latent.toy.local_rule`)::
+
+    cell_{t-1}[i-1]  cell_{t-1}[i]  cell_{t-1}[i+1]
+               ╲          │          ╱
+                ►    cell_t[i]     ◄            obs_t[i] ◄── cell_t[i]
+
+It comes in two exact forms:
+
+* ``form="literal"``: the per-cell Bayes net above, one Pyro site per cell and step.  Enumerating
+  it costs up to ``6^{|N(i)|+1}`` per factor and grows quickly with ``n·T``; it is the reference.
+  The prior over the first configuration cannot factor over cells (exactly one red, exactly one
+  pair), so the ``t = 0`` cells hang from one root site ``config_init`` uniform over the valid
+  configurations.
+* ``form="compiled"`` (default): one joint site ``config_t`` over the ``S = 2n(n-2)``
+  configurations in the support, whose transition is the product of the same per-cell tables.
+
+Every query marginalises the discrete latents exactly:
+
+* ``log_evidence``: ``log p(o) = log Σ_{l_{0:T-1}} p(l_{0:T-1}, o)``, the contraction that
+  :class:`~pyro.infer.TraceEnum_ELBO` performs, kept per sequence;
+* ``marginals``: smoothed ``p(l_t | o_{0:T-1})`` from the identity
+  ``∂/∂θ_{t,x} log Σ_l p(l, o) exp(Σ_t θ_{t, l_t}) |_{θ=0} = p(l_t = x | o)``, i.e. the gradient of
+  ``TraceEnum_ELBO.differentiable_loss`` with respect to zero potentials (backpropagation through
+  the sum-product is forward–backward, linear in ``T``);
+* ``map`` and ``sample_posterior``: :func:`~pyro.infer.infer_discrete` at temperature 0 and 1.
+
+With ``obs_noise = 0`` an observation sequence can have probability zero: ``log_evidence`` then
+returns ``-inf`` and posterior queries raise :class:`ImpossibleObservationError`.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import pyro
+import pyro.distributions as dist
+import torch
+from pyro import poutine
+from pyro.infer import TraceEnum_ELBO, config_enumerate, infer_discrete
+from pyro.ops.contract import contract_to_tensor
+from pyro.ops.indexing import Vindex
+from pyro.ops.rings import LogRing
+from pyro.poutine.util import prune_subsample_sites
+
+from pyro_latent.toy.local_rule import (
+    compiled_transition,
+    local_tables,
+    neighbourhoods,
+    support_configurations,
+)
+from pyro_latent.toy.world import (
+    BLANK,
+    BLUE,
+    CODE_TO_SYMBOL,
+    NUM_LOCAL_CODES,
+    RED,
+    StripWorld,
+    _check_length,
+    check_noise,
+)
+
+_MAX_PLATE_NESTING = 2  # sequences (dim -2) and cells (dim -1)
+
+
+class ImpossibleObservationError(ValueError):
+    """An observation sequence has probability zero under a noise-free model."""
+
+    def __init__(self, message: str, sequence: int | None, step: int):
+        super().__init__(message)
+        self.sequence = sequence
+        self.step = step
+
+
+def _empty_guide(*args, **kwargs):
+    pass
+
+
+def _categorical(probs: torch.Tensor) -> dist.Categorical:
+    # From logits, because torch clamps zero ``probs`` to a tiny positive number: an impossible
+    # event must cost -inf, not about -36 nats per factor.
+    return dist.Categorical(logits=probs.log())
+
+
+class _EnumeratedWorldModel:
+    """Shared machinery: validation, exact contraction, potentials, infer_discrete."""
+
+    #: latent site base names and their sizes, set by subclasses
+    latent_sizes: dict[str, int]
+
+    def __init__(self, world: StripWorld, obs_noise: float = 0.0):
+        if not isinstance(world, StripWorld):
+            raise ValueError(f"world must be a StripWorld, got {type(world).__name__}")
+        self.world = world
+        self.obs_noise = check_noise(obs_noise)
+        self.n_cells = world.n_cells
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.world!r}, obs_noise={self.obs_noise})"
+
+    # ------------------------------------------------------------- the program
+    def program(self, obs: torch.Tensor | None, T: int, batch: int, potentials=None):
+        """The Pyro program for ``batch`` sequences of length ``T`` (``obs`` ``[B, T, n]``)."""
+        raise NotImplementedError
+
+    def _potential(self, potentials, name: str, t: int, value: torch.Tensor) -> None:
+        if potentials is not None and name in potentials:
+            theta = potentials[name][:, t]  # [B, K]
+            seq = torch.arange(theta.shape[0]).unsqueeze(-1)
+            pyro.factor(f"potential_{name}_{t}", Vindex(theta)[seq, value])
+
+    def _decode(self, values: dict[str, torch.Tensor], T: int) -> torch.Tensor:
+        """Site values (each ``[..., B]`` for one step) -> the model's latent ``[..., B, T, ·]``."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------- validation
+    def _prepare(self, obs) -> tuple[torch.Tensor, bool]:
+        obs = self.world.check_obs(obs)
+        if obs.dim() > 3:
+            raise ValueError(f"obs must have shape [T, n] or [B, T, n], got {tuple(obs.shape)}")
+        single = obs.dim() == 2
+        obs = obs.unsqueeze(0) if single else obs
+        if obs.shape[0] == 0:
+            raise ValueError("obs is an empty batch (B = 0)")
+        return obs, single
+
+    # ------------------------------------------------------------- exact queries
+    def _log_evidence(self, obs: torch.Tensor) -> torch.Tensor:
+        B, T, _ = obs.shape
+        with poutine.block():
+            enumerated = poutine.enum(config_enumerate(self.program), -1 - _MAX_PLATE_NESTING)
+            trace = poutine.trace(enumerated).get_trace(obs, T, B)
+        trace = prune_subsample_sites(trace)
+        trace.compute_log_prob()
+        trace.pack_tensors()
+        plate_symbols = set(trace.plate_to_symbol.values())
+        log_factors: OrderedDict[frozenset, list] = OrderedDict()
+        sum_dims = set()
+        for node in trace.nodes.values():
+            if node["type"] != "sample":
+                continue
+            ordinal = frozenset(
+                trace.plate_to_symbol[f.name]
+                for f in node["cond_indep_stack"]
+                if f.vectorized and f.size > 1
+            )
+            log_prob = node["packed"]["log_prob"]
+            log_factors.setdefault(ordinal, []).append(log_prob)
+            sum_dims.update(set(log_prob._pyro_dims) - plate_symbols)
+        target = frozenset({trace.plate_to_symbol["sequences"]}) if B > 1 else frozenset()
+        result = contract_to_tensor(log_factors, sum_dims, target_ordinal=target, ring=LogRing())
+        # Pyro's log-space einsum floors an empty sum at the dtype's most negative number
+        # rather than -inf; no possible sequence comes anywhere near it.
+        result = result.reshape(B)
+        return result.masked_fill(result < torch.finfo(result.dtype).min / 2, -float("inf"))
+
+    def log_evidence(self, obs: torch.Tensor) -> torch.Tensor:
+        """``log p(o)`` per sequence: a scalar for ``[T, n]``, ``[B]`` for ``[B, T, n]``."""
+        obs, single = self._prepare(obs)
+        result = self._log_evidence(obs)
+        return result[0] if single else result
+
+    def _require_possible(self, obs: torch.Tensor) -> None:
+        log_z = self._log_evidence(obs)
+        impossible = torch.isneginf(log_z).nonzero().flatten()
+        if len(impossible) == 0:
+            return
+        b = int(impossible[0])
+        step = self._first_impossible_step(obs[b])
+        where = f"sequence {b}, " if obs.shape[0] > 1 else ""
+        raise ImpossibleObservationError(
+            f"{where}step {step}: the observations up to this step have probability zero under "
+            f"{type(self).__name__} with obs_noise=0 (observed {obs[b, step].tolist()})",
+            sequence=b if obs.shape[0] > 1 else None,
+            step=step,
+        )
+
+    def _first_impossible_step(self, seq: torch.Tensor) -> int:
+        # Impossibility is monotone in the prefix length, so bisect on prefixes.
+        lo, hi = 1, seq.shape[0]  # the prefix of length hi is impossible
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if torch.isneginf(self._log_evidence(seq[:mid].unsqueeze(0)))[0]:
+                hi = mid
+            else:
+                lo = mid + 1
+        return hi - 1
+
+    def _site_marginals(self, obs: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Smoothed marginals ``{name: [B, T, K]}`` of every latent site."""
+        B, T, _ = obs.shape
+        potentials = {
+            name: torch.zeros(B, T, size, dtype=torch.float64, requires_grad=True)
+            for name, size in self.latent_sizes.items()
+        }
+        elbo = TraceEnum_ELBO(max_plate_nesting=_MAX_PLATE_NESTING)
+        loss = elbo.differentiable_loss(
+            config_enumerate(self.program), _empty_guide, obs, T, B, potentials
+        )
+        grads = torch.autograd.grad(-loss, list(potentials.values()))
+        return dict(zip(potentials, grads, strict=True))
+
+    def _infer_discrete(self, obs, temperature: int, num_samples: int = 1):
+        B, T, _ = obs.shape
+
+        def plated(obs):
+            with pyro.plate("samples", num_samples, dim=-1 - _MAX_PLATE_NESTING):
+                self.program(obs, T, B)
+
+        first_dim = -2 - _MAX_PLATE_NESTING
+        decoder = infer_discrete(
+            config_enumerate(plated), first_available_dim=first_dim, temperature=temperature
+        )
+        trace = prune_subsample_sites(poutine.trace(decoder).get_trace(obs))
+        values = {
+            name: site["value"].reshape(num_samples, B)
+            for name, site in trace.nodes.items()
+            if site["type"] == "sample" and not site["is_observed"]
+        }
+        return self._decode(values, T)  # [num_samples, B, T, ·]
+
+    def map(self, obs: torch.Tensor) -> torch.Tensor:
+        """The most probable latent trajectory (``infer_discrete`` at temperature 0)."""
+        obs, single = self._prepare(obs)
+        self._require_possible(obs)
+        latents = self._infer_discrete(obs, temperature=0)[0]
+        return latents[0] if single else latents
+
+    def sample_posterior(self, obs: torch.Tensor, num_samples: int) -> torch.Tensor:
+        """Joint posterior trajectories ``[num_samples, (B,) T, ·]`` (temperature 1)."""
+        _check_length(num_samples, "num_samples")
+        obs, single = self._prepare(obs)
+        self._require_possible(obs)
+        latents = self._infer_discrete(obs, temperature=1, num_samples=num_samples)
+        return latents[:, 0] if single else latents
+
+    def sample(self, T: int, num_samples: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Latent trajectories ``[N, T, ·]`` and observations ``[N, T, n]`` from the prior."""
+        _check_length(T, "T")
+        _check_length(num_samples, "num_samples")
+        trace = prune_subsample_sites(poutine.trace(self.program).get_trace(None, T, num_samples))
+        values, obs = {}, []
+        for name, site in trace.nodes.items():
+            if site["type"] != "sample" or name.startswith("potential_"):
+                continue
+            if name.startswith("obs_"):
+                obs.append(site["value"].reshape(num_samples, -1))
+            else:
+                values[name] = site["value"].reshape(1, num_samples)
+        obs = torch.cat(obs, -1).reshape(num_samples, T, self.n_cells)
+        return self._decode(values, T)[0], obs
+
+    def _emission_by_symbol(self) -> torch.Tensor:
+        return self.world.emission_probs(self.obs_noise)  # [true symbol, shown symbol]
+
+
+class ObjectCentricModel(_EnumeratedWorldModel):
+    """Model 1: latents ``blue``, ``red``, ``velocity`` per step (see the module docstring).
+
+    Latent trajectories are ``[T, 3]`` rows ``(blue, red, velocity_index)`` like the world's
+    states; ``marginals`` returns ``{"blue": [T, n], "red": [T, n], "velocity": [T, 2]}``.
+    """
+
+    def __init__(self, world: StripWorld, obs_noise: float = 0.0):
+        super().__init__(world, obs_noise)
+        n = self.n_cells
+        self.latent_sizes = {"blue": n, "red": n, "velocity": 2}
+        states = world.valid_states()
+        b, r, v = states.unbind(-1)
+        # Initial CPTs: the uniform prior over valid states, factored as p(b) p(v | b) p(r).
+        pair = torch.zeros(n, 2, dtype=torch.float64)
+        pair.index_put_((b, v), torch.ones(len(b), dtype=torch.float64), accumulate=True)
+        self.blue_init = pair.sum(-1) / pair.sum()
+        pair[n - 1] = 1.0  # blue = n-1 has zero prior mass; any proper row will do
+        self.velocity_init = pair / pair.sum(-1, keepdim=True)
+        self.red_init = torch.full((n,), 1.0 / n, dtype=torch.float64)
+        # Transition CPTs read off world.step; rows of impossible (blue, velocity) are uniform.
+        nb, nr, nv = world.step(states).unbind(-1)
+        self.blue_trans = torch.full((n, 2, n), 1.0 / n, dtype=torch.float64)
+        self.blue_trans[b, v] = torch.nn.functional.one_hot(nb, n).double()
+        self.velocity_trans = torch.full((n, 2, 2), 0.5, dtype=torch.float64)
+        self.velocity_trans[b, v] = torch.nn.functional.one_hot(nv, 2).double()
+        self.red_trans = torch.zeros(n, n, dtype=torch.float64)
+        self.red_trans[r, nr] = 1.0
+        # Emission p(obs_k | blue, red): the rendered symbol of cell k, then the noise.
+        cells = torch.arange(n)
+        blue_at = (cells == cells[:, None, None]) | (cells == cells[:, None, None] + 1)
+        red_at = cells == cells[None, :, None]
+        symbol = torch.where(blue_at, BLUE, torch.where(red_at, RED, BLANK))  # [b, r, k]
+        self.emission = self._emission_by_symbol()[symbol]  # [b, r, k, 3]
+
+    def program(self, obs, T, batch, potentials=None):
+        cells = torch.arange(self.n_cells)
+        blue = red = velocity = None
+        cells_plate = pyro.plate("cells", self.n_cells, dim=-1)
+        with pyro.plate("sequences", batch, dim=-2):
+            for t in pyro.markov(range(T)):
+                if t == 0:
+                    blue_probs = self.blue_init
+                    velocity_probs = None
+                    red_probs = self.red_init
+                else:
+                    blue_probs = Vindex(self.blue_trans)[blue, velocity]
+                    velocity_probs = Vindex(self.velocity_trans)[blue, velocity]
+                    red_probs = Vindex(self.red_trans)[red]
+                new_blue = pyro.sample(f"blue_{t}", _categorical(blue_probs))
+                if t == 0:
+                    velocity_probs = Vindex(self.velocity_init)[new_blue]
+                velocity = pyro.sample(f"velocity_{t}", _categorical(velocity_probs))
+                blue = new_blue
+                red = pyro.sample(f"red_{t}", _categorical(red_probs))
+                self._potential(potentials, "blue", t, blue)
+                self._potential(potentials, "red", t, red)
+                self._potential(potentials, "velocity", t, velocity)
+                with cells_plate:
+                    pyro.sample(
+                        f"obs_{t}",
+                        _categorical(Vindex(self.emission)[blue, red, cells]),
+                        obs=None if obs is None else obs[:, t],
+                    )
+
+    def _decode(self, values, T):
+        return torch.stack(
+            [
+                torch.stack([values[f"{k}_{t}"] for k in ("blue", "red", "velocity")], -1)
+                for t in range(T)
+            ],
+            -2,
+        )
+
+    def marginals(self, obs: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Smoothed ``p(blue_t | o)``, ``p(red_t | o)``, ``p(velocity_t | o)``."""
+        obs, single = self._prepare(obs)
+        self._require_possible(obs)
+        out = self._site_marginals(obs)
+        return {k: v[0] for k, v in out.items()} if single else out
+
+
+class LocalStateModel(_EnumeratedWorldModel):
+    """Model 2: one local code per cell per step, in a compiled or a literal form.
+
+    Latent trajectories are ``[T, n]`` cell codes; ``marginals`` returns ``{"cells": [T, n, 6]}``.
+    """
+
+    FORMS = ("compiled", "literal")
+
+    def __init__(self, world: StripWorld, obs_noise: float = 0.0, form: str = "compiled"):
+        super().__init__(world, obs_noise)
+        if form not in self.FORMS:
+            raise ValueError(f"form must be one of {self.FORMS}, got {form!r}")
+        self.form = form
+        self.tables = local_tables(world)
+        self.parents = neighbourhoods(self.n_cells)
+        self.configs = support_configurations(world)  # [S, n]
+        S = self.configs.shape[0]
+        self.init = torch.full((S,), 1.0 / S, dtype=torch.float64)
+        self.code_emission = self._emission_by_symbol()[CODE_TO_SYMBOL]  # [6, 3]
+        if form == "compiled":
+            self.latent_sizes = {"config": S}
+            self.transition = compiled_transition(world, self.tables)  # [S, S]
+            self.config_emission = self.code_emission[self.configs]  # [S, n, 3]
+        else:
+            self.latent_sizes = {f"cell_{i}": NUM_LOCAL_CODES for i in range(self.n_cells)}
+            self.init_cells = torch.nn.functional.one_hot(self.configs, NUM_LOCAL_CODES).double()
+
+    def __repr__(self) -> str:
+        return f"{super().__repr__()[:-1]}, form={self.form!r})"
+
+    def program(self, obs, T, batch, potentials=None):
+        if self.form == "compiled":
+            return self._compiled_program(obs, T, batch, potentials)
+        return self._literal_program(obs, T, batch, potentials)
+
+    def _compiled_program(self, obs, T, batch, potentials=None):
+        cells = torch.arange(self.n_cells)
+        config = None
+        cells_plate = pyro.plate("cells", self.n_cells, dim=-1)
+        with pyro.plate("sequences", batch, dim=-2):
+            for t in pyro.markov(range(T)):
+                probs = self.init if t == 0 else Vindex(self.transition)[config]
+                config = pyro.sample(f"config_{t}", _categorical(probs))
+                self._potential(potentials, "config", t, config)
+                with cells_plate:
+                    pyro.sample(
+                        f"obs_{t}",
+                        _categorical(Vindex(self.config_emission)[config, cells]),
+                        obs=None if obs is None else obs[:, t],
+                    )
+
+    def _literal_program(self, obs, T, batch, potentials=None):
+        n = self.n_cells
+        with pyro.plate("sequences", batch, dim=-2):
+            root = pyro.sample("config_init", _categorical(self.init))
+            previous = None
+            for t in pyro.markov(range(T)):
+                current = []
+                for i in range(n):
+                    if t == 0:
+                        probs = self.init_cells[root, i]
+                    else:
+                        parents = tuple(previous[j] for j in self.parents[i])
+                        probs = Vindex(self.tables[i])[parents]
+                    cell = pyro.sample(f"cell_{t}_{i}", _categorical(probs))
+                    self._potential(potentials, f"cell_{i}", t, cell)
+                    pyro.sample(
+                        f"obs_{t}_{i}",
+                        _categorical(self.code_emission[cell]),
+                        obs=None if obs is None else obs[:, t, i : i + 1],
+                    )
+                    current.append(cell)
+                previous = current
+
+    def _decode(self, values, T):
+        if self.form == "compiled":
+            index = torch.stack([values[f"config_{t}"] for t in range(T)], -1)
+            return self.configs[index]
+        return torch.stack(
+            [
+                torch.stack([values[f"cell_{t}_{i}"] for i in range(self.n_cells)], -1)
+                for t in range(T)
+            ],
+            -2,
+        )
+
+    def marginals(self, obs: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Smoothed ``p(cell_t[i] = code | o)`` as ``{"cells": [(B,) T, n, 6]}``."""
+        obs, single = self._prepare(obs)
+        self._require_possible(obs)
+        out = self._site_marginals(obs)
+        if self.form == "compiled":
+            one_hot = torch.nn.functional.one_hot(self.configs, NUM_LOCAL_CODES).double()
+            cells = torch.einsum("bts,snc->btnc", out["config"], one_hot)
+        else:
+            cells = torch.stack([out[f"cell_{i}"] for i in range(self.n_cells)], -2)
+        return {"cells": cells[0] if single else cells}
