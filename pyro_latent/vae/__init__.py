@@ -1,0 +1,49 @@
+"""FashionMNIST VAEs as Pyro SVI models: data, models, training with checkpoints, metrics.
+
+>>> from pyro_latent.vae import load_fashion_mnist, train_vae, load_vae
+>>> train = load_fashion_mnist(train=True)                       # doctest: +SKIP
+>>> vae = train_vae("small", train, epochs=20, seed=0)             # doctest: +SKIP
+>>> vae = load_vae("small", seed=0)                                # doctest: +SKIP
+>>> loc, scale = vae.encode(train.images[:8]); probs = vae.decode(loc)  # doctest: +SKIP
+"""
+
+from pyro_latent.vae.data import (
+    DEBIAN_DIR,
+    SHOE_CLASSES,
+    DataNotFoundError,
+    ImageData,
+    load_fashion_mnist,
+    prepare_fashion_mnist,
+)
+from pyro_latent.vae.model import PRESETS, VAE, VAEConfig, get_preset
+from pyro_latent.vae.training import (
+    Checkpoint,
+    CheckpointError,
+    CheckpointMismatchError,
+    checkpoint_path,
+    load_vae,
+    read_checkpoint,
+    train_vae,
+    write_checkpoint,
+)
+
+__all__ = [
+    "DEBIAN_DIR",
+    "PRESETS",
+    "SHOE_CLASSES",
+    "VAE",
+    "Checkpoint",
+    "CheckpointError",
+    "CheckpointMismatchError",
+    "DataNotFoundError",
+    "ImageData",
+    "VAEConfig",
+    "checkpoint_path",
+    "get_preset",
+    "load_fashion_mnist",
+    "load_vae",
+    "prepare_fashion_mnist",
+    "read_checkpoint",
+    "train_vae",
+    "write_checkpoint",
+]

@@ -1,0 +1,259 @@
+"""The VAE as a Pyro ``model``/``guide`` pair, and the named presets of the study.
+
+Generative model (``model``), for each image ``x_n ∈ [0, 1]^784`` in a ``pyro.plate``::
+
+    z_n ~ Normal(0, I_D)
+    x_n ~ Bernoulli(logits = f_θ(z_n))            (or ContinuousBernoulli(logits = f_θ(z_n)))
+
+with an MLP decoder ``f_θ``.  The Bernoulli log-likelihood of grey values is minus the binary
+cross-entropy ``Σ_i x_i log p_i + (1 - x_i) log(1 - p_i)`` the post trains with; it is not a
+normalised density on ``[0, 1]``, which is what the ``ContinuousBernoulli`` option (Loaiza-Ganem
+& Cunningham 2019) corrects.
+
+Amortised guide (``guide``): ``q_φ(z_n | x_n) = Normal(μ_φ(x_n), diag σ_φ(x_n)²)`` from an MLP
+encoder, ``σ = softplus(·) + 1e-4``.  SVI maximises the evidence lower bound
+
+    ELBO(x) = E_q[log p_θ(x | z)] - KL(q_φ(z | x) ‖ N(0, I)) ≤ log p_θ(x).
+
+Presets (:data:`PRESETS`), all with the Bernoulli likelihood:
+
+* ``small``: 20-D latent, one narrow hidden layer of 64 units in encoder and decoder;
+* ``large``: 20-D latent, two wider hidden layers (512, 256);
+* ``vae2d-a``: 2-D latent, one hidden layer of 256 units;
+* ``vae2d-b``: 2-D latent, two hidden layers (512, 256): it differs from ``vae2d-a`` in size
+  (and is trained with the same seed), so the two latent spaces differ by architecture alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pyro
+import pyro.distributions as dist
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from pyro_latent.vae.data import N_PIXELS
+
+LIKELIHOODS = ("bernoulli", "continuous_bernoulli")
+
+
+@dataclass(frozen=True)
+class VAEConfig:
+    """A VAE architecture and its optimiser settings.  Two runs with equal configs (and seeds and
+    data) are the same run; the checkpoint of one serves the other."""
+
+    name: str
+    latent_dim: int = 20
+    hidden: tuple[int, ...] = (64,)
+    likelihood: str = "bernoulli"
+    batch_size: int = 128
+    lr: float = 1e-3
+
+    def __post_init__(self):
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        if not self.name or "/" in self.name or self.name.startswith("."):
+            raise ValueError(f"config name must be a plain non-empty word; got {self.name!r}")
+        if self.latent_dim < 1:
+            raise ValueError(f"latent_dim must be positive; got {self.latent_dim}")
+        if not self.hidden or min(self.hidden) < 1:
+            raise ValueError(f"hidden must list positive layer widths; got {self.hidden}")
+        if self.likelihood not in LIKELIHOODS:
+            raise ValueError(f"likelihood must be one of {LIKELIHOODS}; got {self.likelihood!r}")
+        if self.batch_size < 1 or not self.lr > 0:
+            raise ValueError("batch_size and lr must be positive")
+
+    def to_dict(self) -> dict:
+        """Plain types only (lists, not tuples), as stored in checkpoints and JSON results."""
+        record = dataclasses.asdict(self)
+        record["hidden"] = list(self.hidden)
+        return record
+
+    @classmethod
+    def from_dict(cls, record: dict) -> VAEConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(record) - known
+        if unknown:
+            raise ValueError(f"unknown VAEConfig field(s): {', '.join(sorted(unknown))}")
+        return cls(**record)
+
+    def with_latent_dim(self, latent_dim: int) -> VAEConfig:
+        """The same architecture with another latent size, named e.g. ``small-z40``."""
+        if latent_dim == self.latent_dim:
+            return self
+        return dataclasses.replace(self, name=f"{self.name}-z{latent_dim}", latent_dim=latent_dim)
+
+
+PRESETS: dict[str, VAEConfig] = {
+    "small": VAEConfig("small", latent_dim=20, hidden=(64,)),
+    "large": VAEConfig("large", latent_dim=20, hidden=(512, 256)),
+    "vae2d-a": VAEConfig("vae2d-a", latent_dim=2, hidden=(256,)),
+    "vae2d-b": VAEConfig("vae2d-b", latent_dim=2, hidden=(512, 256)),
+}
+
+
+def get_preset(name: str) -> VAEConfig:
+    """The preset called ``name`` (see :data:`PRESETS`)."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise KeyError(f"unknown VAE preset {name!r}; available: {', '.join(PRESETS)}") from None
+
+
+def _mlp(sizes: Sequence[int]) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        layers.append(nn.Linear(n_in, n_out))
+        if i < len(sizes) - 2:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+class Encoder(nn.Module):
+    """``x ↦ (μ, σ)``: an MLP to ``2D`` outputs, ``σ = softplus(·) + 1e-4``."""
+
+    def __init__(self, latent_dim: int, hidden: Sequence[int]):
+        super().__init__()
+        self.net = _mlp([N_PIXELS, *hidden, 2 * latent_dim])
+        self.latent_dim = latent_dim
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        loc, raw_scale = self.net(x).split(self.latent_dim, dim=-1)
+        return loc, F.softplus(raw_scale) + 1e-4
+
+
+class Decoder(nn.Module):
+    """``z ↦ logits`` of the 784 pixels: an MLP with the encoder's hidden widths reversed."""
+
+    def __init__(self, latent_dim: int, hidden: Sequence[int]):
+        super().__init__()
+        self.net = _mlp([latent_dim, *reversed(hidden), N_PIXELS])
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z)
+
+
+class VAE(nn.Module):
+    """A variational autoencoder on 28×28 images, written as a Pyro model/guide pair.
+
+    ``model`` and ``guide`` register the networks with ``pyro.module("decoder")`` and
+    ``pyro.module("encoder")``.  Pyro's parameter store is global, so when several VAEs live in
+    one process, run inference for each inside ``pyro.get_param_store().scope()`` (as
+    :func:`~pyro_latent.vae.training.train_vae` does) or after ``pyro.clear_param_store()``.
+
+    ``encode`` and ``decode`` are differentiable (no ``torch.no_grad``), so Jacobians can be taken
+    through them; they validate their inputs and raise :class:`ValueError` on bad ones.
+    """
+
+    def __init__(self, config: VAEConfig):
+        super().__init__()
+        self.config = config
+        self.encoder = Encoder(config.latent_dim, config.hidden)
+        self.decoder = Decoder(config.latent_dim, config.hidden)
+
+    @property
+    def latent_dim(self) -> int:
+        return self.config.latent_dim
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    # --- the Pyro program ---------------------------------------------------------------------
+
+    def likelihood(self, logits: torch.Tensor) -> dist.TorchDistribution:
+        """``p(x | z)`` over the 784 pixels (one event) given decoder logits."""
+        if self.config.likelihood == "continuous_bernoulli":
+            return dist.ContinuousBernoulli(logits=logits).to_event(1)
+        # Grey values are not in the Bernoulli support {0, 1}: skip that check; the log-density
+        # is then exactly minus the binary cross-entropy.
+        return dist.Bernoulli(logits=logits, validate_args=False).to_event(1)
+
+    def model(self, x: torch.Tensor) -> None:
+        """``z ~ N(0, I)``, ``x ~ p_θ(x | z)``, one ``pyro.plate`` over the batch."""
+        pyro.module("decoder", self.decoder)
+        x = x.reshape(-1, N_PIXELS)
+        with pyro.plate("data", x.shape[0]):
+            prior = dist.Normal(x.new_zeros(self.latent_dim), x.new_ones(self.latent_dim))
+            z = pyro.sample("z", prior.to_event(1))
+            pyro.sample("x", self.likelihood(self.decoder(z)), obs=x)
+
+    def guide(self, x: torch.Tensor) -> None:
+        """``z ~ N(μ_φ(x), diag σ_φ(x)²)``, the amortised mean-field guide."""
+        pyro.module("encoder", self.encoder)
+        x = x.reshape(-1, N_PIXELS)
+        with pyro.plate("data", x.shape[0]):
+            loc, scale = self.encoder(x)
+            pyro.sample("z", dist.Normal(loc, scale).to_event(1))
+
+    # --- the checked API ----------------------------------------------------------------------
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posterior ``(loc, scale)``, each ``(N, D)``, of images ``(N, 784)``, ``(N, 28, 28)``
+        or ``(N, 1, 28, 28)`` with float values in ``[0, 1]``."""
+        return self.encoder(self.check_images(x))
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Pixel probabilities ``E[x | z]``, shape ``(N, 784)``, of latents ``z`` ``(N, D)``.
+
+        For the Bernoulli likelihood this is ``sigmoid(logits)``; for the continuous Bernoulli
+        it is that distribution's mean.  Reshape with ``.view(-1, 28, 28)`` for images.
+        """
+        logits = self.decoder(self.check_latents(z))
+        if self.config.likelihood == "continuous_bernoulli":
+            return dist.ContinuousBernoulli(logits=logits).mean
+        return torch.sigmoid(logits)
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """``decode(encode(x).loc)``: the reconstruction at the posterior mean."""
+        return self.decode(self.encode(x)[0])
+
+    def check_images(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` flattened to ``(N, 784)`` on this VAE's device, or a :class:`ValueError`."""
+        if not isinstance(x, torch.Tensor):
+            raise ValueError(f"images must be a torch.Tensor; got {type(x).__name__}")
+        if not x.is_floating_point():
+            raise ValueError(
+                f"images must be floating point in [0, 1]; got dtype {x.dtype} "
+                "(divide uint8 pixels by 255)"
+            )
+        shape = tuple(x.shape)
+        if not (
+            (x.ndim == 2 and shape[1] == N_PIXELS)
+            or (x.ndim == 3 and shape[1:] == (28, 28))
+            or (x.ndim == 4 and shape[1:] == (1, 28, 28))
+        ):
+            raise ValueError(
+                f"images must have shape (N, {N_PIXELS}), (N, 28, 28) or (N, 1, 28, 28); "
+                f"got {shape}"
+            )
+        if not torch.isfinite(x).all():
+            raise ValueError("images contain NaN or infinite values")
+        if x.numel() and (x.min() < 0 or x.max() > 1):
+            raise ValueError(
+                f"pixel values must lie in [0, 1]; got range [{x.min().item():.3g}, "
+                f"{x.max().item():.3g}]"
+            )
+        return x.reshape(-1, N_PIXELS).to(self.device)
+
+    def check_latents(self, z: torch.Tensor) -> torch.Tensor:
+        """``z`` as ``(N, D)`` on this VAE's device, or a :class:`ValueError`."""
+        if not isinstance(z, torch.Tensor):
+            raise ValueError(f"latents must be a torch.Tensor; got {type(z).__name__}")
+        if not z.is_floating_point():
+            raise ValueError(f"latents must be floating point; got dtype {z.dtype}")
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise ValueError(
+                f"latents must have shape (N, {self.latent_dim}) for this "
+                f"{self.latent_dim}-D VAE ({self.config.name}); got {tuple(z.shape)}"
+            )
+        if not torch.isfinite(z).all():
+            raise ValueError("latents contain NaN or infinite values")
+        return z.to(self.device)
+
+    def extra_repr(self) -> str:
+        c = self.config
+        return f"name={c.name!r}, latent_dim={c.latent_dim}, hidden={c.hidden}, {c.likelihood}"

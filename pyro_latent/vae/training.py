@@ -1,0 +1,427 @@
+"""Training a :class:`~pyro_latent.vae.model.VAE` with Pyro SVI, and its checkpoints.
+
+SVI with ``Trace_ELBO`` and Adam takes one gradient step per minibatch ``B`` on the
+single-sample estimate
+
+    ELBO_B = Σ_{n∈B} [log p_θ(x_n | z_n) + log p(z_n) - log q_φ(z_n | x_n)],   z_n ~ q_φ(· | x_n),
+
+an unbiased estimate of ``Σ_{n∈B} ELBO(x_n)``.  The history records ``-Σ_B svi.step(x_B) / N``
+for each epoch: the training ELBO in nats per image, averaged over the epoch.
+
+Determinism.  ``pyro.set_rng_seed(seed)`` seeds the draws of ``z``; a separate
+``torch.Generator`` seeded with ``seed`` shuffles the minibatches.  Same seed, data, device and
+thread count give identical loss curves.
+
+Checkpoints.  After every epoch ``runs/<name>-<seed>/checkpoint.pt`` is rewritten atomically
+(a temporary file in the same folder, fsync, then ``os.replace``), so a kill at any moment leaves
+the previous complete checkpoint.  It holds the format and version, the config, the seed, the
+fingerprint of the training data, the epoch, the loss history, the weights, the state of Pyro's
+per-parameter Adam optimisers (``PyroOptim.get_state()``), the torch RNG states (global and the
+shuffling generator) and a SHA-256 digest of all of that.  It contains only tensors and plain
+Python values and is read with ``torch.load(weights_only=True)``.  Resuming restores every piece,
+so ``1 epoch + resume 1 epoch`` ends with the same weights and ELBO as 2 epochs in one go.
+
+A checkpoint that cannot be read, whose digest does not match, whose version is not
+:data:`CHECKPOINT_VERSION`, or whose config, seed or data differ from the run asked for, raises
+:class:`CheckpointError` (:class:`CheckpointMismatchError` for the last kind) before anything is
+written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyro
+import torch
+from pyro.infer import SVI, Trace_ELBO
+from pyro.optim import Adam
+from torch.utils.data import BatchSampler, DataLoader, RandomSampler, TensorDataset
+from tqdm.auto import tqdm
+
+from pyro_latent.vae.data import ImageData, image_fingerprint
+from pyro_latent.vae.model import VAE, VAEConfig, get_preset
+
+CHECKPOINT_FORMAT = "pyro-latent/vae-checkpoint"
+CHECKPOINT_VERSION = 1
+CHECKPOINT_NAME = "checkpoint.pt"
+DEFAULT_RUNS_DIR = Path("runs")
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is unreadable, tampered with, of another format version, or does not match."""
+
+
+class CheckpointMismatchError(CheckpointError):
+    """A readable checkpoint of a different run (config, seed, training data or epochs)."""
+
+
+@dataclass
+class Checkpoint:
+    """The contents of a checkpoint file, as read by :func:`read_checkpoint`."""
+
+    config: VAEConfig
+    seed: int
+    epoch: int
+    history: list[float]
+    model_state: dict
+    optim_state: dict
+    rng_state: dict
+    data: dict
+    path: Path | None = None
+    extra: dict = field(default_factory=dict)
+
+
+# --- devices and paths ----------------------------------------------------------------------
+
+
+def resolve_device(device: str | torch.device | None = None) -> torch.device:
+    """``cpu`` (default) or ``cuda``; asking for CUDA without a GPU is a :class:`ValueError`."""
+    device = torch.device("cpu" if device is None else device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for, but torch.cuda.is_available() is False")
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu' or 'cuda'; got {device}")
+    return device
+
+
+def run_dir(config: VAEConfig, seed: int, runs_dir: str | os.PathLike = DEFAULT_RUNS_DIR) -> Path:
+    """``runs_dir/<name>-<seed>``: the folder of one training run."""
+    return Path(runs_dir) / f"{config.name}-{seed}"
+
+
+def checkpoint_path(
+    config: VAEConfig, seed: int, runs_dir: str | os.PathLike = DEFAULT_RUNS_DIR
+) -> Path:
+    return run_dir(config, seed, runs_dir) / CHECKPOINT_NAME
+
+
+# --- reading and writing ----------------------------------------------------------------------
+
+
+def _digest(obj, h) -> None:
+    """Feed a canonical serialisation of nested dicts/lists/tensors/scalars to ``h``."""
+    if isinstance(obj, dict):
+        h.update(b"{")
+        for key in sorted(obj, key=repr):
+            h.update(repr(key).encode())
+            _digest(obj[key], h)
+        h.update(b"}")
+    elif isinstance(obj, list | tuple):
+        h.update(b"[")
+        for value in obj:
+            _digest(value, h)
+        h.update(b"]")
+    elif isinstance(obj, torch.Tensor):
+        t = obj.detach().cpu().contiguous()
+        h.update(f"T{t.dtype}{tuple(t.shape)}".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    else:
+        h.update(repr(obj).encode())
+
+
+def payload_digest(payload: dict) -> str:
+    """SHA-256 of everything in a checkpoint payload except its ``sha256`` entry."""
+    h = hashlib.sha256()
+    _digest({k: v for k, v in payload.items() if k != "sha256"}, h)
+    return h.hexdigest()
+
+
+def write_checkpoint(path: str | os.PathLike, checkpoint: Checkpoint) -> Path:
+    """Write ``checkpoint`` to ``path`` atomically (temporary file, fsync, ``os.replace``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "version": CHECKPOINT_VERSION,
+        "config": checkpoint.config.to_dict(),
+        "seed": int(checkpoint.seed),
+        "epoch": int(checkpoint.epoch),
+        "history": [float(v) for v in checkpoint.history],
+        "data": dict(checkpoint.data),
+        "model_state": {k: v.detach().cpu() for k, v in checkpoint.model_state.items()},
+        "optim_state": checkpoint.optim_state,
+        "rng_state": checkpoint.rng_state,
+        "extra": {
+            "torch": str(torch.__version__),
+            "pyro": str(pyro.__version__),
+            **checkpoint.extra,
+        },
+    }
+    payload["sha256"] = payload_digest(payload)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
+    """Read and verify a checkpoint (``torch.load(weights_only=True)``, tensors on the CPU).
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        CheckpointError: unreadable, wrong format or version, or digest mismatch.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / CHECKPOINT_NAME
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise CheckpointError(
+            f"{path} is not a readable checkpoint (corrupted or not written by pyro-latent): "
+            f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+        ) from None
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path} is not a pyro-latent VAE checkpoint")
+    if payload.get("version") != CHECKPOINT_VERSION:
+        raise CheckpointError(
+            f"{path} has checkpoint format version {payload.get('version')!r}; this version of "
+            f"pyro-latent reads version {CHECKPOINT_VERSION}. Retrain, or load it with the "
+            "pyro-latent version that wrote it."
+        )
+    if payload.get("sha256") != payload_digest(payload):
+        raise CheckpointError(
+            f"{path} fails its SHA-256 check: the file was modified or corrupted after it was "
+            "written. Delete it to retrain."
+        )
+    try:
+        config = VAEConfig.from_dict(payload["config"])
+        return Checkpoint(
+            config=config,
+            seed=int(payload["seed"]),
+            epoch=int(payload["epoch"]),
+            history=list(payload["history"]),
+            model_state=payload["model_state"],
+            optim_state=payload["optim_state"],
+            rng_state=payload["rng_state"],
+            data=payload["data"],
+            path=path,
+            extra=payload.get("extra", {}),
+        )
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(f"{path} has an invalid layout: {err}") from None
+
+
+def _check_matches(ckpt: Checkpoint, config: VAEConfig, seed: int, data: dict, epochs: int):
+    problems = []
+    mine, theirs = config.to_dict(), ckpt.config.to_dict()
+    for key in sorted(set(mine) | set(theirs)):
+        if mine.get(key) != theirs.get(key):
+            problems.append(f"{key}: checkpoint {theirs.get(key)!r}, asked {mine.get(key)!r}")
+    if ckpt.seed != seed:
+        problems.append(f"seed: checkpoint {ckpt.seed}, asked {seed}")
+    if ckpt.data.get("fingerprint") != data["fingerprint"]:
+        problems.append(
+            f"training data: checkpoint {ckpt.data.get('n')} images "
+            f"({str(ckpt.data.get('fingerprint'))[:10]}), asked {data['n']} "
+            f"({data['fingerprint'][:10]})"
+        )
+    if ckpt.epoch > epochs:
+        problems.append(f"epochs: checkpoint already has {ckpt.epoch}, asked {epochs}")
+    if problems:
+        raise CheckpointMismatchError(
+            f"{ckpt.path} belongs to another run; nothing was overwritten.\n  "
+            + "\n  ".join(problems)
+            + "\nUse another runs directory, or delete the checkpoint to retrain."
+        )
+
+
+def _build_vae(ckpt: Checkpoint, device: torch.device) -> VAE:
+    vae = VAE(ckpt.config)
+    try:
+        vae.load_state_dict(ckpt.model_state)
+    except RuntimeError as err:
+        raise CheckpointError(f"{ckpt.path}: weights do not fit the config: {err}") from None
+    vae.history_ = list(ckpt.history)
+    vae.seed_ = ckpt.seed
+    vae.checkpoint_path_ = ckpt.path
+    return vae.to(device).eval()
+
+
+def load_vae(
+    name_or_path: str | os.PathLike,
+    *,
+    seed: int = 0,
+    runs_dir: str | os.PathLike = DEFAULT_RUNS_DIR,
+    device: str | torch.device | None = None,
+) -> VAE:
+    """A trained VAE, in eval mode, from a checkpoint file or folder, or a preset name.
+
+    ``load_vae("small", seed=1)`` reads ``runs/small-1/checkpoint.pt`` and checks that its config
+    is still the ``small`` preset.  The returned VAE carries ``history_`` (training ELBO per
+    epoch), ``seed_`` and ``checkpoint_path_``.
+    """
+    device = resolve_device(device)
+    path = Path(name_or_path)
+    if path.suffix == ".pt" or path.is_dir() or os.sep in str(name_or_path):
+        return _build_vae(read_checkpoint(path), device)
+    config = get_preset(str(name_or_path))
+    path = checkpoint_path(config, seed, runs_dir)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no checkpoint for preset {config.name!r} seed {seed} at {path}; train it with "
+            f"`pyro-latent train --preset {config.name} --seed {seed} --runs-dir {runs_dir}`"
+        )
+    ckpt = read_checkpoint(path)
+    if ckpt.config != config:
+        raise CheckpointMismatchError(
+            f"{path} was trained with {ckpt.config}, not the current preset {config}; retrain it"
+        )
+    return _build_vae(ckpt, device)
+
+
+# --- training -------------------------------------------------------------------------------
+
+
+def _as_images(data: ImageData | torch.Tensor, vae: VAE) -> torch.Tensor:
+    if isinstance(data, ImageData):
+        return data.images
+    if isinstance(data, torch.Tensor):
+        return vae.check_images(data).cpu()
+    raise TypeError(f"data must be ImageData or a tensor of images; got {type(data).__name__}")
+
+
+def _data_record(images: torch.Tensor) -> dict:
+    return {"n": int(images.shape[0]), "fingerprint": image_fingerprint(images)}
+
+
+def _rng_state(loader_generator: torch.Generator, device: torch.device) -> dict:
+    state = {"torch": torch.get_rng_state(), "loader": loader_generator.get_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state: dict, loader_generator: torch.Generator, device: torch.device) -> None:
+    torch.set_rng_state(state["torch"])
+    loader_generator.set_state(state["loader"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def make_loader(images: torch.Tensor, batch_size: int, generator: torch.Generator) -> DataLoader:
+    """Shuffled minibatches of ``images``, indexed a whole batch at a time, shuffled by
+    ``generator`` only (the global RNG is left to the guide's samples)."""
+    dataset = TensorDataset(images)
+    sampler = BatchSampler(RandomSampler(dataset, generator=generator), batch_size, False)
+    return DataLoader(dataset, batch_size=None, sampler=sampler, generator=generator)
+
+
+def train_vae(
+    config: VAEConfig | str,
+    data: ImageData | torch.Tensor,
+    epochs: int,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    checkpoint_dir: str | os.PathLike | None = DEFAULT_RUNS_DIR,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+) -> VAE:
+    """Train a VAE with SVI (``Trace_ELBO``, Adam) for ``epochs`` epochs; return it in eval mode.
+
+    Args:
+        config: a :class:`VAEConfig` or a preset name.
+        data: training images, :class:`ImageData` or a tensor ``(N, 784)`` in ``[0, 1]``.
+        epochs: total number of epochs the run should have (not additional ones).
+        seed: seeds both the guide's samples and the shuffling.
+        device: ``cpu`` (default) or ``cuda``.
+        checkpoint_dir: root of the run folders; the checkpoint is
+            ``checkpoint_dir/<name>-<seed>/checkpoint.pt``.  ``None`` disables checkpoints.
+        resume: continue from an existing checkpoint of the same run (reusing it as is when it
+            already has ``epochs`` epochs).  Without it an existing checkpoint is an error: it is
+            never overwritten.
+        progress: show tqdm bars (epochs, and batches within an epoch) with the ELBO.
+
+    The returned VAE carries ``history_``: the mean training ELBO (nats/image) of each epoch.
+    """
+    config = get_preset(config) if isinstance(config, str) else config
+    if epochs < 0:
+        raise ValueError(f"epochs must be non-negative; got {epochs}")
+    device = resolve_device(device)
+    pyro.set_rng_seed(seed)  # before VAE(): the initial weights are drawn from it
+    vae = VAE(config)
+    images = _as_images(data, vae)
+    data_record = _data_record(images)
+    optimizer = Adam({"lr": config.lr})
+    loader_generator = torch.Generator().manual_seed(seed)
+    history: list[float] = []
+    path = None if checkpoint_dir is None else checkpoint_path(config, seed, checkpoint_dir)
+    if path is not None and path.exists():
+        if not resume:
+            raise CheckpointError(
+                f"{path} already exists; pass resume=True (`--resume`) to continue or reuse it, "
+                "or choose another runs directory. Nothing was overwritten."
+            )
+        ckpt = read_checkpoint(path)
+        _check_matches(ckpt, config, seed, data_record, epochs)
+        vae.load_state_dict(ckpt.model_state)
+        optimizer.set_state(ckpt.optim_state)
+        _set_rng_state(ckpt.rng_state, loader_generator, device)
+        history = list(ckpt.history)
+
+    vae.to(device).train()
+    loader = make_loader(images.to(device), config.batch_size, loader_generator)
+    n = images.shape[0]
+    with pyro.get_param_store().scope():
+        svi = SVI(vae.model, vae.guide, optimizer, loss=Trace_ELBO())
+        epoch_bar = tqdm(
+            range(len(history), epochs),
+            initial=len(history),
+            total=epochs,
+            desc=f"{config.name}-{seed}",
+            unit="epoch",
+            disable=not progress,
+        )
+        for epoch in epoch_bar:
+            elbo = _train_epoch(svi, loader, n, f"epoch {epoch + 1}", progress)
+            history.append(elbo)
+            epoch_bar.set_postfix(elbo=f"{elbo:.2f}")
+            if path is not None:
+                write_checkpoint(
+                    path,
+                    Checkpoint(
+                        config=config,
+                        seed=seed,
+                        epoch=epoch + 1,
+                        history=history,
+                        model_state=vae.state_dict(),
+                        optim_state=optimizer.get_state(),
+                        rng_state=_rng_state(loader_generator, device),
+                        data=data_record,
+                        extra={"device": device.type},
+                    ),
+                )
+        epoch_bar.close()
+    vae.history_ = history
+    vae.seed_ = seed
+    vae.checkpoint_path_ = path
+    return vae.eval()
+
+
+def _train_epoch(svi: SVI, loader: DataLoader, n: int, desc: str, progress: bool) -> float:
+    """One pass over the data; returns the mean training ELBO per image."""
+    total, seen = 0.0, 0
+    bar = tqdm(loader, desc=desc, unit="batch", leave=False, disable=not progress)
+    for i, (x,) in enumerate(bar):
+        total += svi.step(x)
+        seen += x.shape[0]
+        if progress and i % 20 == 0:
+            bar.set_postfix(elbo=f"{-total / seen:.2f}")
+    bar.close()
+    if seen != n:
+        raise RuntimeError(f"an epoch saw {seen} of {n} images")
+    return -total / n

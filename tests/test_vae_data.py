@@ -1,0 +1,70 @@
+"""FashionMNIST through torchvision, from Debian's package, and the one error when it is missing."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+
+import pytest
+import torch
+
+from pyro_latent.vae import DEBIAN_DIR, SHOE_CLASSES, DataNotFoundError, load_fashion_mnist
+from pyro_latent.vae.data import RAW_MD5
+
+needs_debian = pytest.mark.skipif(
+    not (DEBIAN_DIR / "t10k-images-idx3-ubyte.gz").is_file(),
+    reason="Debian's dataset-fashion-mnist package is not installed (make test installs it)",
+)
+
+
+@needs_debian
+def test_real_loader_from_debian_package(tmp_path):
+    test = load_fashion_mnist(tmp_path, train=False)
+    assert test.images.shape == (10000, 784) and test.images.dtype == torch.float32
+    assert 0 <= test.images.min() and test.images.max() <= 1
+    assert test.labels.shape == (10000,)
+    assert torch.bincount(test.labels).tolist() == [1000] * 10
+    assert [test.classes[c] for c in SHOE_CLASSES] == ["Sandal", "Sneaker", "Ankle boot"]
+    raw = tmp_path / "FashionMNIST" / "raw"
+    assert sorted(p.name for p in raw.iterdir()) == sorted(RAW_MD5)
+    train = load_fashion_mnist(tmp_path, train=True, limit=100)
+    assert len(train) == 100
+    shoes = test.select(SHOE_CLASSES)
+    assert len(shoes) == 3000 and set(shoes.labels.tolist()) == set(SHOE_CLASSES)
+
+
+def _assert_names_all_routes(message: str):
+    assert "apt-get install dataset-fashion-mnist" in message
+    assert "--data-dir" in message
+    assert "--download" in message
+
+
+def test_missing_data_names_all_routes(tmp_path):
+    with pytest.raises(DataNotFoundError) as info:
+        load_fashion_mnist(tmp_path / "empty", debian_dir=tmp_path / "no-debian")
+    _assert_names_all_routes(str(info.value))
+    assert info.value.__cause__ is None  # no torchvision traceback chained in
+
+
+@needs_debian
+def test_corrupt_debian_archive_is_the_same_error(tmp_path):
+    fake = tmp_path / "debian"
+    fake.mkdir()
+    for name in RAW_MD5:
+        shutil.copy(DEBIAN_DIR / f"{name}.gz", fake / f"{name}.gz")
+    with gzip.open(fake / "t10k-labels-idx1-ubyte.gz", "wb") as f:
+        f.write(b"not the labels")
+    with pytest.raises(DataNotFoundError, match="MD5") as info:
+        load_fashion_mnist(tmp_path / "root", train=False, debian_dir=fake)
+    _assert_names_all_routes(str(info.value))
+
+
+@needs_debian
+def test_corrupt_extracted_file_is_repaired_or_reported(tmp_path):
+    load_fashion_mnist(tmp_path, train=False, limit=1)
+    target = tmp_path / "FashionMNIST" / "raw" / "t10k-labels-idx1-ubyte"
+    target.write_bytes(b"garbage")
+    with pytest.raises(DataNotFoundError, match="corrupt"):
+        load_fashion_mnist(tmp_path, train=False, debian_dir=tmp_path / "no-debian")
+    # With the Debian package available, the file is restored from it.
+    assert len(load_fashion_mnist(tmp_path, train=False)) == 10000

@@ -1,0 +1,118 @@
+"""The VAE's Pyro program, its encode/decode API and their input checks."""
+
+from __future__ import annotations
+
+import pyro
+import pyro.poutine as poutine
+import pytest
+import torch
+
+from pyro_latent.vae import PRESETS, VAE, VAEConfig, get_preset
+
+
+@pytest.fixture
+def vae():
+    torch.manual_seed(0)
+    return VAE(VAEConfig("t", latent_dim=3, hidden=(16,)))
+
+
+@pytest.mark.parametrize("shape", [(5, 784), (5, 28, 28), (5, 1, 28, 28)])
+def test_encode_decode_shapes(vae, shape):
+    x = torch.rand(shape)
+    loc, scale = vae.encode(x)
+    assert loc.shape == scale.shape == (5, 3)
+    assert (scale > 0).all()
+    probs = vae.decode(loc)
+    assert probs.shape == (5, 784)
+    assert ((probs >= 0) & (probs <= 1)).all()
+    assert vae.reconstruct(x).shape == (5, 784)
+
+
+def test_decode_is_differentiable(vae):
+    z = torch.zeros(2, 3, requires_grad=True)
+    vae.decode(z).sum().backward()
+    assert z.grad is not None and z.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize(
+    "x, match",
+    [
+        (torch.rand(5, 100), "shape"),
+        (torch.rand(784), "shape"),
+        (torch.rand(2, 3, 28, 28), "shape"),
+        (torch.full((2, 784), float("nan")), "NaN"),
+        (torch.full((2, 784), float("inf")), "NaN or infinite"),
+        (torch.rand(2, 784) * 255, r"\[0, 1\]"),
+        (-torch.rand(2, 784), r"\[0, 1\]"),
+        (torch.randint(0, 255, (2, 784), dtype=torch.uint8), "255"),
+        ([[0.0] * 784], "torch.Tensor"),
+    ],
+)
+def test_encode_rejects_bad_images(vae, x, match):
+    with pytest.raises(ValueError, match=match):
+        vae.encode(x)
+
+
+@pytest.mark.parametrize(
+    "z, match",
+    [
+        (torch.zeros(2, 4), "latents must have shape \\(N, 3\\)"),
+        (torch.zeros(3), "shape"),
+        (torch.tensor([[0.0, float("nan"), 0.0]]), "NaN"),
+        (torch.zeros(2, 3, dtype=torch.long), "floating point"),
+    ],
+)
+def test_decode_rejects_bad_latents(vae, z, match):
+    with pytest.raises(ValueError, match=match):
+        vae.decode(z)
+
+
+def test_model_and_guide_sites(vae):
+    x = torch.rand(6, 784)
+    with pyro.get_param_store().scope():
+        guide_tr = poutine.trace(vae.guide).get_trace(x)
+        model_tr = poutine.trace(poutine.replay(vae.model, trace=guide_tr)).get_trace(x)
+    assert guide_tr.nodes["z"]["fn"].batch_shape == (6,)
+    assert guide_tr.nodes["z"]["fn"].event_shape == (3,)
+    assert model_tr.nodes["x"]["is_observed"]
+    assert [f.name for f in model_tr.nodes["z"]["cond_indep_stack"]] == ["data"]
+    assert [f.name for f in guide_tr.nodes["z"]["cond_indep_stack"]] == ["data"]
+    # The Bernoulli log-likelihood of grey values is minus the binary cross-entropy.
+    logits = vae.decoder(guide_tr.nodes["z"]["value"])
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, x, reduction="none")
+    torch.testing.assert_close(model_tr.nodes["x"]["fn"].log_prob(x), -bce.sum(-1))
+    # The prior is standard normal.
+    prior = model_tr.nodes["z"]["fn"]
+    assert prior.batch_shape == (6,) and prior.event_shape == (3,)
+    assert torch.equal(prior.base_dist.loc, torch.zeros(6, 3))
+    assert torch.equal(prior.base_dist.scale, torch.ones(6, 3))
+
+
+def test_continuous_bernoulli_option():
+    vae = VAE(VAEConfig("cb", latent_dim=2, hidden=(8,), likelihood="continuous_bernoulli"))
+    x = torch.rand(4, 784)
+    with pyro.get_param_store().scope():
+        loss = pyro.infer.Trace_ELBO().loss(vae.model, vae.guide, x)
+    assert torch.isfinite(torch.tensor(loss))
+    probs = vae.decode(torch.zeros(1, 2))
+    assert ((probs > 0) & (probs < 1)).all()
+
+
+def test_presets():
+    assert set(PRESETS) == {"small", "large", "vae2d-a", "vae2d-b"}
+    small, large = get_preset("small"), get_preset("large")
+    assert small.latent_dim == large.latent_dim == 20
+    assert len(small.hidden) == 1 and len(large.hidden) > 1
+    assert max(large.hidden) > max(small.hidden)
+    assert get_preset("vae2d-a").latent_dim == get_preset("vae2d-b").latent_dim == 2
+    assert small.with_latent_dim(40).name == "small-z40"
+    assert VAEConfig.from_dict(small.to_dict()) == small
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [dict(latent_dim=0), dict(hidden=()), dict(likelihood="gaussian"), dict(name="a/b")],
+)
+def test_bad_configs(kwargs):
+    with pytest.raises(ValueError):
+        VAEConfig(**{"name": "x", **kwargs})
