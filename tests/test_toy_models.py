@@ -81,10 +81,15 @@ def world():
     return StripWorld(N)
 
 
-@pytest.fixture(scope="module", params=[0.0, 0.1], ids=["noise-free", "noisy"])
+@pytest.fixture(
+    scope="module",
+    params=[(0.0, "hmm"), (0.1, "hmm"), (0.0, "enum"), (0.1, "enum")],
+    ids=["noise-free-hmm", "noisy-hmm", "noise-free-enum", "noisy-enum"],
+)
 def models(request, world):
-    eps = request.param
-    return eps, ObjectCentricModel(world, eps), LocalStateModel(world, eps)
+    """Both models, with either exact engine: compiled forward-backward or Pyro enumeration."""
+    eps, engine = request.param
+    return eps, ObjectCentricModel(world, eps, engine), LocalStateModel(world, eps, engine=engine)
 
 
 T_VALUES = [1, 2, 3, 4, 6, 9, 12]
@@ -241,6 +246,17 @@ def test_literal_program_at_full_size():
     assert literal.log_evidence(obs).item() == pytest.approx(compiled.log_evidence(obs).item())
 
 
+@pytest.mark.parametrize("eps", [0.0, 0.2])
+def test_engines_agree_on_long_batched_sequences(world, eps):
+    g = torch.Generator().manual_seed(21)
+    obs = torch.stack([world.sample_episode(25, eps, g)[1] for _ in range(3)])
+    for cls in (ObjectCentricModel, LocalStateModel):
+        fast, enum = cls(world, eps, engine="hmm"), cls(world, eps, engine="enum")
+        torch.testing.assert_close(fast.log_evidence(obs), enum.log_evidence(obs))
+        for key, value in fast.marginals(obs).items():
+            torch.testing.assert_close(value, enum.marginals(obs)[key], atol=1e-8, rtol=0)
+
+
 def test_compiled_transition_is_the_world_step(world):
     model = LocalStateModel(world)
     nxt = world.state_index(world.step(world.valid_states()))
@@ -249,8 +265,9 @@ def test_compiled_transition_is_the_world_step(world):
 
 
 # ---------------------------------------------------------------- impossible observations
-def test_impossible_observation(world):
-    m1, m2 = ObjectCentricModel(world), LocalStateModel(world)
+@pytest.mark.parametrize("engine", ["hmm", "enum"])
+def test_impossible_observation(world, engine):
+    m1, m2 = ObjectCentricModel(world, engine=engine), LocalStateModel(world, engine=engine)
     obs = world.sample_episode(6, 0.0, torch.Generator().manual_seed(1))[1]
     obs[4] = 0  # the blue pair vanishes at step 4
     for model in (m1, m2):
@@ -297,6 +314,10 @@ def test_models_reject_bad_arguments(world):
         LocalStateModel(world, obs_noise=-0.1)
     with pytest.raises(ValueError, match="form"):
         LocalStateModel(world, form="fast")
+    with pytest.raises(ValueError, match="engine"):
+        ObjectCentricModel(world, engine="fast")
+    with pytest.raises(ValueError, match="literal"):
+        LocalStateModel(world, form="literal", engine="hmm")
     with pytest.raises(ValueError, match="StripWorld"):
         ObjectCentricModel(10)
     with pytest.raises(ValueError, match="num_samples"):

@@ -28,15 +28,29 @@ It comes in two exact forms:
 * ``form="compiled"`` (default): one joint site ``config_t`` over the ``S = 2n(n-2)``
   configurations in the support, whose transition is the product of the same per-cell tables.
 
-Every query marginalises the discrete latents exactly:
+Every query marginalises the discrete latents exactly.  Two exact engines evaluate the same
+program:
 
-* ``log_evidence``: ``log p(o) = log Σ_{l_{0:T-1}} p(l_{0:T-1}, o)``, the contraction that
-  :class:`~pyro.infer.TraceEnum_ELBO` performs, kept per sequence;
-* ``marginals``: smoothed ``p(l_t | o_{0:T-1})`` from the identity
-  ``∂/∂θ_{t,x} log Σ_l p(l, o) exp(Σ_t θ_{t, l_t}) |_{θ=0} = p(l_t = x | o)``, i.e. the gradient of
-  ``TraceEnum_ELBO.differentiable_loss`` with respect to zero potentials (backpropagation through
-  the sum-product is forward–backward, linear in ``T``);
-* ``map`` and ``sample_posterior``: :func:`~pyro.infer.infer_discrete` at temperature 0 and 1.
+* ``engine="enum"`` runs the Pyro program itself:
+
+  - ``log_evidence``: ``log p(o) = log Σ_{l_{0:T-1}} p(l_{0:T-1}, o)``, the tensor contraction that
+    :class:`~pyro.infer.TraceEnum_ELBO` performs, kept per sequence (TraceEnum_ELBO's loss is its
+    negative sum over the batch);
+  - ``marginals``: smoothed ``p(l_t | o)`` from the identity
+    ``∂/∂θ_{t,x} log Σ_l p(l, o) exp(Σ_t θ_{t, l_t}) |_{θ=0} = p(l_t = x | o)``, the gradient of
+    ``TraceEnum_ELBO.differentiable_loss`` with respect to zero potentials (backpropagation
+    through the sum-product is forward–backward, so this is linear in ``T``, unlike
+    ``TraceEnum_ELBO.compute_marginals``).
+
+* ``engine="hmm"`` (default) multiplies the same CPTs out into one joint transition and runs a
+  scaled forward–backward (:mod:`pyro_latent.toy.hmm`).  Pyro's plated contraction materialises
+  each transition factor once per sequence (``S² · B`` numbers per step), which rules out batches
+  of thousands; the compiled pass needs ``S · B``.  The tests check the engines against each other
+  and against brute force.
+
+``map`` and ``sample_posterior`` always use :func:`~pyro.infer.infer_discrete` (temperature 0
+and 1) on the Pyro program.  The literal form of model 2 always uses ``engine="enum"``: it is
+the reference that the compiled tables are checked against.
 
 With ``obs_noise = 0`` an observation sequence can have probability zero: ``log_evidence`` then
 returns ``-inf`` and posterior queries raise :class:`ImpossibleObservationError`.
@@ -56,6 +70,7 @@ from pyro.ops.indexing import Vindex
 from pyro.ops.rings import LogRing
 from pyro.poutine.util import prune_subsample_sites
 
+from pyro_latent.toy.hmm import forward_backward, state_log_likelihood
 from pyro_latent.toy.local_rule import (
     compiled_transition,
     local_tables,
@@ -101,15 +116,35 @@ class _EnumeratedWorldModel:
     #: latent site base names and their sizes, set by subclasses
     latent_sizes: dict[str, int]
 
-    def __init__(self, world: StripWorld, obs_noise: float = 0.0):
+    ENGINES = ("hmm", "enum")
+
+    def __init__(self, world: StripWorld, obs_noise: float = 0.0, engine: str = "hmm"):
         if not isinstance(world, StripWorld):
             raise ValueError(f"world must be a StripWorld, got {type(world).__name__}")
+        if engine not in self.ENGINES:
+            raise ValueError(f"engine must be one of {self.ENGINES}, got {engine!r}")
         self.world = world
         self.obs_noise = check_noise(obs_noise)
         self.n_cells = world.n_cells
+        self.engine = engine
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.world!r}, obs_noise={self.obs_noise})"
+        return (
+            f"{type(self).__name__}({self.world!r}, obs_noise={self.obs_noise}, "
+            f"engine={self.engine!r})"
+        )
+
+    def compiled_tables(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(init [S], transition [S, S], emission [S, n, 3])`` over the joint state."""
+        raise NotImplementedError
+
+    def _joint_to_sites(self, joint: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Joint-state marginals ``[B, T, S]`` -> per-site marginals ``{name: [B, T, K]}``."""
+        raise NotImplementedError
+
+    def _forward_backward(self, obs: torch.Tensor, smooth: bool):
+        init, trans, emission = self._tables
+        return forward_backward(init, trans, state_log_likelihood(emission, obs), smooth)
 
     # ------------------------------------------------------------- the program
     def program(self, obs: torch.Tensor | None, T: int, batch: int, potentials=None):
@@ -139,6 +174,11 @@ class _EnumeratedWorldModel:
 
     # ------------------------------------------------------------- exact queries
     def _log_evidence(self, obs: torch.Tensor) -> torch.Tensor:
+        if self.engine == "hmm":
+            return self._forward_backward(obs, smooth=False)[0]
+        return self._enum_log_evidence(obs)
+
+    def _enum_log_evidence(self, obs: torch.Tensor) -> torch.Tensor:
         B, T, _ = obs.shape
         with poutine.block():
             enumerated = poutine.enum(config_enumerate(self.program), -1 - _MAX_PLATE_NESTING)
@@ -173,13 +213,16 @@ class _EnumeratedWorldModel:
         result = self._log_evidence(obs)
         return result[0] if single else result
 
-    def _require_possible(self, obs: torch.Tensor) -> None:
-        log_z = self._log_evidence(obs)
-        impossible = torch.isneginf(log_z).nonzero().flatten()
+    def _require_possible(self, obs: torch.Tensor, first: torch.Tensor | None = None) -> None:
+        if first is None:
+            log_z = self._log_evidence(obs)
+            impossible = torch.isneginf(log_z).nonzero().flatten()
+        else:
+            impossible = (first >= 0).nonzero().flatten()
         if len(impossible) == 0:
             return
         b = int(impossible[0])
-        step = self._first_impossible_step(obs[b])
+        step = self._first_impossible_step(obs[b]) if first is None else int(first[b])
         where = f"sequence {b}, " if obs.shape[0] > 1 else ""
         raise ImpossibleObservationError(
             f"{where}step {step}: the observations up to this step have probability zero under "
@@ -200,7 +243,15 @@ class _EnumeratedWorldModel:
         return hi - 1
 
     def _site_marginals(self, obs: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Smoothed marginals ``{name: [B, T, K]}`` of every latent site."""
+        """Smoothed marginals ``{name: [B, T, K]}`` of every latent site (validated obs)."""
+        if self.engine == "hmm":
+            _, joint, first = self._forward_backward(obs, smooth=True)
+            self._require_possible(obs, first)
+            return self._joint_to_sites(joint)
+        self._require_possible(obs)
+        return self._enum_site_marginals(obs)
+
+    def _enum_site_marginals(self, obs: torch.Tensor) -> dict[str, torch.Tensor]:
         B, T, _ = obs.shape
         potentials = {
             name: torch.zeros(B, T, size, dtype=torch.float64, requires_grad=True)
@@ -274,8 +325,8 @@ class ObjectCentricModel(_EnumeratedWorldModel):
     states; ``marginals`` returns ``{"blue": [T, n], "red": [T, n], "velocity": [T, 2]}``.
     """
 
-    def __init__(self, world: StripWorld, obs_noise: float = 0.0):
-        super().__init__(world, obs_noise)
+    def __init__(self, world: StripWorld, obs_noise: float = 0.0, engine: str = "hmm"):
+        super().__init__(world, obs_noise, engine)
         n = self.n_cells
         self.latent_sizes = {"blue": n, "red": n, "velocity": 2}
         states = world.valid_states()
@@ -301,6 +352,27 @@ class ObjectCentricModel(_EnumeratedWorldModel):
         red_at = cells == cells[None, :, None]
         symbol = torch.where(blue_at, BLUE, torch.where(red_at, RED, BLANK))  # [b, r, k]
         self.emission = self._emission_by_symbol()[symbol]  # [b, r, k, 3]
+        self._tables = self.compiled_tables()
+
+    def compiled_tables(self):
+        """The CPTs multiplied out over the joint state ``(blue, red, velocity)``, index
+        ``(blue·n + red)·2 + velocity`` (``2n²`` states, the impossible ones included)."""
+        n = self.n_cells
+        init = torch.einsum("b,bv,r->brv", self.blue_init, self.velocity_init, self.red_init)
+        trans = torch.einsum(
+            "bvc,bvw,rs->brvcsw", self.blue_trans, self.velocity_trans, self.red_trans
+        )
+        emission = self.emission.unsqueeze(2).expand(n, n, 2, n, 3)
+        return init.reshape(-1), trans.reshape(2 * n * n, 2 * n * n), emission.reshape(-1, n, 3)
+
+    def _joint_to_sites(self, joint):
+        n = self.n_cells
+        joint = joint.reshape(*joint.shape[:-1], n, n, 2)
+        return {
+            "blue": joint.sum((-1, -2)),
+            "red": joint.sum((-1, -3)),
+            "velocity": joint.sum((-2, -3)),
+        }
 
     def program(self, obs, T, batch, potentials=None):
         cells = torch.arange(self.n_cells)
@@ -344,7 +416,6 @@ class ObjectCentricModel(_EnumeratedWorldModel):
     def marginals(self, obs: torch.Tensor) -> dict[str, torch.Tensor]:
         """Smoothed ``p(blue_t | o)``, ``p(red_t | o)``, ``p(velocity_t | o)``."""
         obs, single = self._prepare(obs)
-        self._require_possible(obs)
         out = self._site_marginals(obs)
         return {k: v[0] for k, v in out.items()} if single else out
 
@@ -357,10 +428,22 @@ class LocalStateModel(_EnumeratedWorldModel):
 
     FORMS = ("compiled", "literal")
 
-    def __init__(self, world: StripWorld, obs_noise: float = 0.0, form: str = "compiled"):
-        super().__init__(world, obs_noise)
+    def __init__(
+        self,
+        world: StripWorld,
+        obs_noise: float = 0.0,
+        form: str = "compiled",
+        engine: str | None = None,
+    ):
         if form not in self.FORMS:
             raise ValueError(f"form must be one of {self.FORMS}, got {form!r}")
+        if form == "literal" and engine == "hmm":
+            raise ValueError(
+                "the literal per-cell program is the enumeration reference; it runs with "
+                "engine='enum' (engine='hmm' would evaluate the compiled tables instead)"
+            )
+        engine = engine or ("enum" if form == "literal" else "hmm")
+        super().__init__(world, obs_noise, engine)
         self.form = form
         self.tables = local_tables(world)
         self.parents = neighbourhoods(self.n_cells)
@@ -368,16 +451,25 @@ class LocalStateModel(_EnumeratedWorldModel):
         S = self.configs.shape[0]
         self.init = torch.full((S,), 1.0 / S, dtype=torch.float64)
         self.code_emission = self._emission_by_symbol()[CODE_TO_SYMBOL]  # [6, 3]
+        self.transition = compiled_transition(world, self.tables)  # [S, S]
+        self.config_emission = self.code_emission[self.configs]  # [S, n, 3]
+        self._tables = self.compiled_tables()
         if form == "compiled":
             self.latent_sizes = {"config": S}
-            self.transition = compiled_transition(world, self.tables)  # [S, S]
-            self.config_emission = self.code_emission[self.configs]  # [S, n, 3]
         else:
             self.latent_sizes = {f"cell_{i}": NUM_LOCAL_CODES for i in range(self.n_cells)}
             self.init_cells = torch.nn.functional.one_hot(self.configs, NUM_LOCAL_CODES).double()
 
     def __repr__(self) -> str:
         return f"{super().__repr__()[:-1]}, form={self.form!r})"
+
+    def compiled_tables(self):
+        """Uniform prior, the product-of-local-tables transition and the emission over the
+        support configurations."""
+        return self.init, self.transition, self.config_emission
+
+    def _joint_to_sites(self, joint):
+        return {"config": joint}
 
     def program(self, obs, T, batch, potentials=None):
         if self.form == "compiled":
@@ -438,7 +530,6 @@ class LocalStateModel(_EnumeratedWorldModel):
     def marginals(self, obs: torch.Tensor) -> dict[str, torch.Tensor]:
         """Smoothed ``p(cell_t[i] = code | o)`` as ``{"cells": [(B,) T, n, 6]}``."""
         obs, single = self._prepare(obs)
-        self._require_possible(obs)
         out = self._site_marginals(obs)
         if self.form == "compiled":
             one_hot = torch.nn.functional.one_hot(self.configs, NUM_LOCAL_CODES).double()
