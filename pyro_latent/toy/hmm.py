@@ -25,13 +25,20 @@ import torch
 
 
 def state_log_likelihood(emission: torch.Tensor, obs: torch.Tensor) -> torch.Tensor:
-    """``log p(o_t | s)`` as ``[B, T, S]`` from ``emission [S, n, 3]`` and ``obs [B, T, n]``."""
-    log_e = emission.log()  # [S, n, 3]; log 0 = -inf is intended
-    S, n, _ = emission.shape
-    cells = torch.arange(n)
-    # per state, cell and observed symbol: gather then sum over cells
-    picked = log_e[:, cells, obs]  # [S, B, T, n]
-    return picked.sum(-1).permute(1, 2, 0)
+    """``log p(o_t | s) = Σ_k log E[s, k, o_tk]`` as ``[B, T, S]`` from ``emission [S, n, 3]``
+    and ``obs [B, T, n]``.
+
+    Computed as one matrix product of the one-hot observations with the finite part of
+    ``log E``, plus a second product counting the cells that ``s`` cannot show (``E = 0``), so
+    that ``0 · log 0`` never produces NaN and memory stays ``O(B·T·S)``.
+    """
+    S, n, k = emission.shape
+    one_hot = torch.nn.functional.one_hot(obs, k).to(emission.dtype).reshape(*obs.shape[:-1], -1)
+    impossible = emission == 0
+    finite_log = torch.where(impossible, torch.zeros_like(emission), emission.log())
+    log_lik = one_hot @ finite_log.reshape(S, n * k).T
+    blocked = one_hot @ impossible.to(emission.dtype).reshape(S, n * k).T
+    return log_lik.masked_fill(blocked > 0, -float("inf"))
 
 
 def forward_backward(
@@ -54,30 +61,32 @@ def forward_backward(
     finite_shift = torch.where(torch.isfinite(shift), shift, torch.zeros_like(shift))
     lik = (log_lik - finite_shift).exp()  # [B, T, S], each step's largest entry is 1 (or all 0)
 
+    # A sequence whose step t has c_t = 0 gets NaN from there on; it is reported as impossible
+    # through ``first`` and its evidence is set to -inf, so the NaNs never leave this function.
     alpha = torch.empty(B, T, S, dtype=lik.dtype)
-    log_c = torch.empty(B, T, dtype=lik.dtype)
+    c = torch.empty(B, T, 1, dtype=lik.dtype)
     prior = init.to(lik.dtype).expand(B, S)
     for t in range(T):
         unnorm = prior * lik[:, t]
-        c = unnorm.sum(-1)
-        alpha[:, t] = unnorm / torch.where(c > 0, c, torch.ones_like(c)).unsqueeze(-1)
-        log_c[:, t] = c.log()
+        c[:, t] = unnorm.sum(-1, keepdim=True)
+        alpha[:, t] = unnorm / c[:, t]
         prior = alpha[:, t] @ trans
-    impossible = torch.isneginf(log_c)
-    first = torch.where(impossible.any(-1), impossible.float().argmax(-1), torch.full((B,), -1))
-    log_evidence = (log_c + finite_shift.squeeze(-1)).sum(-1)
+    c = c.squeeze(-1)
+    zero = c == 0
+    first = torch.where(zero.any(-1), zero.float().argmax(-1), torch.full((B,), -1))
+    log_evidence = (c.log() + finite_shift.squeeze(-1)).sum(-1)
     log_evidence = torch.where(
         first >= 0, torch.full_like(log_evidence, -float("inf")), log_evidence
     )
     if not smooth:
         return log_evidence, None, first
 
-    c = log_c.exp()
-    safe_c = torch.where(c > 0, c, torch.ones_like(c))
     beta = torch.ones(B, S, dtype=lik.dtype)
     marginals = torch.empty_like(alpha)
     marginals[:, T - 1] = alpha[:, T - 1]
+    trans_t = trans.T.contiguous()
+    c = c.unsqueeze(-1)
     for t in range(T - 2, -1, -1):
-        beta = ((lik[:, t + 1] * beta) @ trans.T) / safe_c[:, t + 1].unsqueeze(-1)
+        beta = ((lik[:, t + 1] * beta) @ trans_t) / c[:, t + 1]
         marginals[:, t] = alpha[:, t] * beta
     return log_evidence, marginals, first
