@@ -108,9 +108,11 @@ def discover(directory: Path | None = None) -> dict[str, Experiment]:
             f"no experiments folder at {directory}: run from a checkout of pyro-latent "
             "(the study's experiments are scripts beside the package, not inside it)"
         )
+    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+    running = Path(main_file).resolve() if main_file else None
     for path in sorted(directory.glob("*.py")):
-        if path.name.startswith("_"):
-            continue
+        if path.name.startswith("_") or path.resolve() == running:
+            continue  # a script run as __main__ has registered itself already
         module_name = f"pyro_latent_experiments.{path.stem}"
         if module_name in sys.modules:
             continue
