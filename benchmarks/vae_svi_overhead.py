@@ -1,0 +1,187 @@
+"""What Pyro's SVI costs over a hand-written PyTorch VAE loop.
+
+Two loops train the same network (same initial weights), on the same FashionMNIST images in the
+same shuffled minibatches, for one epoch each, in this one process:
+
+* **pyro**: the study's training loop, ``SVI(vae.model, vae.guide, pyro.optim.Adam,
+  Trace_ELBO())`` stepping on each minibatch (exactly what
+  :func:`pyro_latent.vae.train_vae` runs);
+* **torch**: ``torch.optim.Adam`` on the loss
+  ``BCE(x, sigmoid(f(z))) + KL(N(μ, σ²) ‖ N(0, I))`` with ``z = μ + σ ε`` and the KL in closed
+  form, ``½ Σ_d (μ_d² + σ_d² - 1 - log σ_d²)``.
+
+The two epochs alternate ``--repeats`` times after a short warm-up; the median time per epoch of
+each gives the ratio ``pyro / torch``.  The target is ≤ 1.10.  When the ratio is above that the
+script profiles the Pyro loop with cProfile and prints where the time goes.  The last line is::
+
+    vae_svi_overhead ratio=R pyro_img_s=X torch_img_s=Y
+
+Where the time goes (measured on a 2-core CPU, 1 thread, ``small`` preset, batch 128; see the
+printed profile for the current machine): a ``small`` step is only ~2–3 ms of tensor work, so a
+fixed per-step overhead of Pyro shows up in the ratio.  The overhead is in (1) running the model
+and guide under ``poutine.trace`` and replay (messenger stack, ``pyro.module`` registering every
+parameter into the param store on every call), (2) ``Trace_ELBO`` computing ``log_prob`` of each
+site and a Monte Carlo KL (the guide's and prior's Normal log-densities instead of the closed
+form), and (3) ``PyroOptim`` keeping one ``torch.optim.Adam`` per parameter tensor, i.e. a
+Python-level loop over parameters instead of one fused/foreach update.  Larger networks (``--preset
+large``) amortise the same fixed cost over more arithmetic and come closer to 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import cProfile
+import io
+import pstats
+import statistics
+import sys
+import time
+
+import pyro
+import torch
+from pyro.infer import SVI, Trace_ELBO
+from pyro.optim import Adam as PyroAdam
+from torch.nn import functional as F
+
+from pyro_latent.vae import VAE, get_preset, load_fashion_mnist
+from pyro_latent.vae.training import make_loader
+
+TARGET = 1.10
+
+
+def torch_loss(vae: VAE, x: torch.Tensor) -> torch.Tensor:
+    """Negative ELBO of a minibatch with the analytic KL: BCE + ½ Σ (μ² + σ² - 1 - log σ²)."""
+    loc, scale = vae.encoder(x)
+    z = loc + scale * torch.randn_like(loc)
+    rec = F.binary_cross_entropy_with_logits(vae.decoder(z), x, reduction="sum")
+    kl = 0.5 * (loc.pow(2) + scale.pow(2) - 1.0 - 2.0 * scale.log()).sum()
+    return rec + kl
+
+
+def torch_epoch(vae: VAE, optimizer: torch.optim.Optimizer, loader) -> float:
+    total = 0.0
+    for (x,) in loader:
+        optimizer.zero_grad(set_to_none=True)
+        loss = torch_loss(vae, x)
+        loss.backward()
+        optimizer.step()
+        total += loss.item()
+    return total
+
+
+def pyro_epoch(svi: SVI, loader) -> float:
+    return sum(svi.step(x) for (x,) in loader)
+
+
+def warm_up(run, loader, batches: int) -> None:
+    for i, batch in enumerate(loader):
+        if i >= batches:
+            break
+        run(batch)
+
+
+def profile_pyro(svi: SVI, loader, batches: int = 200) -> str:
+    """cProfile of ``batches`` SVI steps: the top functions by own time."""
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for i, (x,) in enumerate(loader):
+        if i >= batches:
+            break
+        svi.step(x)
+    profiler.disable()
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(18)
+    return out.getvalue()
+
+
+def breakdown(vae: VAE, config, loader, t_torch: float) -> None:
+    """One epoch of each variant that removes one part of Pyro's machinery, against torch."""
+
+    def svi_epoch(validate: bool) -> float:
+        with pyro.get_param_store().scope(), pyro.validation_enabled(validate):
+            svi = SVI(vae.model, vae.guide, PyroAdam({"lr": config.lr}), Trace_ELBO())
+            start = time.perf_counter()
+            pyro_epoch(svi, loader())
+            return time.perf_counter() - start
+
+    def single_adam_epoch() -> float:
+        optimizer = torch.optim.Adam(vae.parameters(), lr=config.lr)
+        loss_fn = Trace_ELBO().differentiable_loss
+        with pyro.get_param_store().scope(), pyro.validation_enabled(False):
+            start = time.perf_counter()
+            for (x,) in loader():
+                optimizer.zero_grad(set_to_none=True)
+                loss_fn(vae.model, vae.guide, x).backward()
+                optimizer.step()
+            return time.perf_counter() - start
+
+    rows = [
+        ("SVI, Trace_ELBO, PyroOptim Adam (as trained)", svi_epoch(True)),
+        ("  same, pyro.validation_enabled(False)", svi_epoch(False)),
+        ("  Trace_ELBO.differentiable_loss + one torch Adam, no validation", single_adam_epoch()),
+        ("plain torch, analytic KL", t_torch),
+    ]
+    for label, seconds in rows:
+        print(f"  {label:66s} {seconds:5.2f} s  ({seconds / t_torch:.2f}x)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--preset", default="small", help="network to time (default small)")
+    parser.add_argument("--repeats", type=int, default=3, help="alternating epochs (default 3)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--limit", type=int, default=None, help="images per epoch (default all)")
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--profile", action="store_true", help="profile even when within target")
+    args = parser.parse_args(argv)
+
+    torch.set_num_threads(args.threads)
+    config = get_preset(args.preset)
+    images = load_fashion_mnist(args.data_dir, train=True, limit=args.limit).images
+    n = images.shape[0]
+    pyro.set_rng_seed(0)
+    vae_pyro = VAE(config).train()
+    vae_torch = copy.deepcopy(vae_pyro)
+    optimizer = torch.optim.Adam(vae_torch.parameters(), lr=config.lr)
+
+    def loader():
+        return make_loader(images, config.batch_size, torch.Generator().manual_seed(0))
+
+    times: dict[str, list[float]] = {"pyro": [], "torch": []}
+    with pyro.get_param_store().scope():
+        svi = SVI(vae_pyro.model, vae_pyro.guide, PyroAdam({"lr": config.lr}), Trace_ELBO())
+        warm_up(lambda b: svi.step(b[0]), loader(), 20)
+        warm_up(lambda b: torch_epoch(vae_torch, optimizer, [b]), loader(), 20)
+        for _ in range(args.repeats):
+            start = time.perf_counter()
+            pyro_loss = pyro_epoch(svi, loader())
+            times["pyro"].append(time.perf_counter() - start)
+            start = time.perf_counter()
+            torch_loss_total = torch_epoch(vae_torch, optimizer, loader())
+            times["torch"].append(time.perf_counter() - start)
+        t_pyro, t_torch = statistics.median(times["pyro"]), statistics.median(times["torch"])
+        ratio = t_pyro / t_torch
+        print(
+            f"preset {config.name} (hidden {list(config.hidden)}, latent {config.latent_dim}), "
+            f"batch {config.batch_size}, {n} images/epoch, {args.threads} thread(s), "
+            f"{args.repeats} alternating epoch(s) each"
+        )
+        print(f"pyro  SVI Trace_ELBO: {t_pyro:.2f} s/epoch, ELBO {-pyro_loss / n:.1f}")
+        print(f"torch analytic KL:   {t_torch:.2f} s/epoch, ELBO {-torch_loss_total / n:.1f}")
+        print(
+            f"per step: pyro {1e3 * t_pyro / len(loader()):.2f} ms, "
+            f"torch {1e3 * t_torch / len(loader()):.2f} ms"
+        )
+        if ratio > TARGET or args.profile:
+            print(f"ratio {ratio:.2f} (target {TARGET}): where the Pyro time goes")
+            breakdown(vae_pyro, config, loader, t_torch)
+            print("profile of 200 Pyro SVI steps, by own time:")
+            print(profile_pyro(svi, loader()))
+    rates = f"pyro_img_s={n / t_pyro:.0f} torch_img_s={n / t_torch:.0f}"
+    print(f"vae_svi_overhead ratio={ratio:.3f} {rates}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
