@@ -186,9 +186,10 @@ def test_model_one_and_model_two_give_the_same_evidence(world, eps):
         assert a == pytest.approx(b, abs=1e-6) or (a == b == -math.inf)
 
 
-def test_posterior_samples_follow_the_marginals(world):
+@pytest.mark.parametrize("engine", ["hmm", "enum"])
+def test_posterior_samples_follow_the_marginals(world, engine):
     eps = 0.2
-    m1, m2 = ObjectCentricModel(world, eps), LocalStateModel(world, eps)
+    m1, m2 = ObjectCentricModel(world, eps, engine), LocalStateModel(world, eps, engine=engine)
     obs = observed_sequences(world, 4, eps, 1, seed=3)[0]
     torch.manual_seed(0)
     n = 800

@@ -90,3 +90,58 @@ def forward_backward(
         beta = ((lik[:, t + 1] * beta) @ trans_t) / c[:, t + 1]
         marginals[:, t] = alpha[:, t] * beta
     return log_evidence, marginals, first
+
+
+def viterbi(
+    init: torch.Tensor, trans: torch.Tensor, log_lik: torch.Tensor, chunk: int = 256
+) -> torch.Tensor:
+    """Most probable state paths ``[B, T]`` (max-product; ties broken by the lowest index).
+
+    ``δ_0 = log π + log L_0``,  ``δ_t(s') = max_s δ_{t-1}(s) + log P(s, s') + log L_t(s')``, then
+    backtracking.  Sequences are processed ``chunk`` at a time so that the ``[B, S, S]`` step
+    stays small.  Sequences of probability zero get an arbitrary path: callers check first.
+    """
+    if log_lik.shape[0] > chunk:
+        return torch.cat([viterbi(init, trans, part, chunk) for part in log_lik.split(chunk)])
+    B, T, S = log_lik.shape
+    log_trans = trans.log()
+    delta = init.log() + log_lik[:, 0]
+    back = torch.empty(B, T, S, dtype=torch.long)
+    for t in range(1, T):
+        scores = delta.unsqueeze(-1) + log_trans  # [B, S_prev, S]
+        delta, back[:, t] = scores.max(-2)
+        delta = delta + log_lik[:, t]
+    path = torch.empty(B, T, dtype=torch.long)
+    path[:, T - 1] = delta.argmax(-1)
+    for t in range(T - 1, 0, -1):
+        path[:, t - 1] = back[:, t].gather(-1, path[:, t : t + 1]).squeeze(-1)
+    return path
+
+
+def sample_paths(
+    init: torch.Tensor,
+    trans: torch.Tensor,
+    log_lik: torch.Tensor,
+    num_samples: int,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Joint posterior paths ``[num_samples, B, T]`` by forward filtering, backward sampling:
+    ``s_{T-1} ~ α̂_{T-1}``, then ``s_t ~ α̂_t(s) P(s, s_{t+1})`` (normalised)."""
+    B, T, S = log_lik.shape
+    shift = log_lik.max(-1, keepdim=True).values
+    lik = (log_lik - torch.where(torch.isfinite(shift), shift, torch.zeros_like(shift))).exp()
+    alpha = torch.empty(B, T, S, dtype=lik.dtype)
+    prior = init.to(lik.dtype).expand(B, S)
+    for t in range(T):
+        unnorm = prior * lik[:, t]
+        alpha[:, t] = unnorm / unnorm.sum(-1, keepdim=True)
+        prior = alpha[:, t] @ trans
+    paths = torch.empty(num_samples, B, T, dtype=torch.long)
+    weights = alpha[:, T - 1].expand(num_samples, B, S).reshape(-1, S)
+    paths[:, :, T - 1] = torch.multinomial(weights, 1, generator=generator).view(num_samples, B)
+    for t in range(T - 2, -1, -1):
+        into_next = trans.T[paths[:, :, t + 1]]  # [N, B, S]: P(s, s_{t+1})
+        weights = (alpha[:, t] * into_next).reshape(-1, S)
+        drawn = torch.multinomial(weights, 1, generator=generator)
+        paths[:, :, t] = drawn.view(num_samples, B)
+    return paths

@@ -48,9 +48,10 @@ program:
   of thousands; the compiled pass needs ``S · B``.  The tests check the engines against each other
   and against brute force.
 
-``map`` and ``sample_posterior`` always use :func:`~pyro.infer.infer_discrete` (temperature 0
-and 1) on the Pyro program.  The literal form of model 2 always uses ``engine="enum"``: it is
-the reference that the compiled tables are checked against.
+``map`` and ``sample_posterior`` use :func:`~pyro.infer.infer_discrete` (temperature 0 and 1)
+on the Pyro program with ``engine="enum"``, and Viterbi and forward-filtering backward-sampling
+over the compiled tables with ``engine="hmm"``.  The literal form of model 2 always uses
+``engine="enum"``: it is the reference that the compiled tables are checked against.
 
 With ``obs_noise = 0`` an observation sequence can have probability zero: ``log_evidence`` then
 returns ``-inf`` and posterior queries raise :class:`ImpossibleObservationError`.
@@ -70,7 +71,7 @@ from pyro.ops.indexing import Vindex
 from pyro.ops.rings import LogRing
 from pyro.poutine.util import prune_subsample_sites
 
-from pyro_latent.toy.hmm import forward_backward, state_log_likelihood
+from pyro_latent.toy.hmm import forward_backward, sample_paths, state_log_likelihood, viterbi
 from pyro_latent.toy.local_rule import (
     compiled_transition,
     local_tables,
@@ -136,6 +137,10 @@ class _EnumeratedWorldModel:
 
     def compiled_tables(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(init [S], transition [S, S], emission [S, n, 3])`` over the joint state."""
+        raise NotImplementedError
+
+    def _decode_joint(self, index: torch.Tensor) -> torch.Tensor:
+        """Joint-state indices ``[..., T]`` -> the model's latent trajectories ``[..., T, ·]``."""
         raise NotImplementedError
 
     def _joint_to_sites(self, joint: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -286,16 +291,30 @@ class _EnumeratedWorldModel:
     def map(self, obs: torch.Tensor) -> torch.Tensor:
         """The most probable latent trajectory (``infer_discrete`` at temperature 0)."""
         obs, single = self._prepare(obs)
-        self._require_possible(obs)
-        latents = self._infer_discrete(obs, temperature=0)[0]
+        if self.engine == "hmm":
+            init, trans, emission = self._tables
+            log_lik = state_log_likelihood(emission, obs)
+            _, _, first = forward_backward(init, trans, log_lik, smooth=False)
+            self._require_possible(obs, first)
+            latents = self._decode_joint(viterbi(init, trans, log_lik))
+        else:
+            self._require_possible(obs)
+            latents = self._infer_discrete(obs, temperature=0)[0]
         return latents[0] if single else latents
 
     def sample_posterior(self, obs: torch.Tensor, num_samples: int) -> torch.Tensor:
         """Joint posterior trajectories ``[num_samples, (B,) T, ·]`` (temperature 1)."""
         _check_length(num_samples, "num_samples")
         obs, single = self._prepare(obs)
-        self._require_possible(obs)
-        latents = self._infer_discrete(obs, temperature=1, num_samples=num_samples)
+        if self.engine == "hmm":
+            init, trans, emission = self._tables
+            log_lik = state_log_likelihood(emission, obs)
+            _, _, first = forward_backward(init, trans, log_lik, smooth=False)
+            self._require_possible(obs, first)
+            latents = self._decode_joint(sample_paths(init, trans, log_lik, num_samples))
+        else:
+            self._require_possible(obs)
+            latents = self._infer_discrete(obs, temperature=1, num_samples=num_samples)
         return latents[:, 0] if single else latents
 
     def sample(self, T: int, num_samples: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -364,6 +383,10 @@ class ObjectCentricModel(_EnumeratedWorldModel):
         )
         emission = self.emission.unsqueeze(2).expand(n, n, 2, n, 3)
         return init.reshape(-1), trans.reshape(2 * n * n, 2 * n * n), emission.reshape(-1, n, 3)
+
+    def _decode_joint(self, index):
+        n = self.n_cells
+        return torch.stack([index // (2 * n), index // 2 % n, index % 2], -1)
 
     def _joint_to_sites(self, joint):
         n = self.n_cells
@@ -467,6 +490,9 @@ class LocalStateModel(_EnumeratedWorldModel):
         """Uniform prior, the product-of-local-tables transition and the emission over the
         support configurations."""
         return self.init, self.transition, self.config_emission
+
+    def _decode_joint(self, index):
+        return self.configs[index]
 
     def _joint_to_sites(self, joint):
         return {"config": joint}
