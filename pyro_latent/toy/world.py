@@ -191,24 +191,26 @@ class StripWorld:
             bad = cells[(cells < 0) | (cells >= NUM_LOCAL_CODES)][0].item()
             raise ValueError(f"cell code {bad} is outside 0..{NUM_LOCAL_CODES - 1}")
         flat = cells.reshape(-1, n)
-        red = _CODE_RED[flat]
-        blue = _CODE_BLUE[flat]
-        vel = _CODE_VELOCITY[flat]
-        for i in range(flat.shape[0]):
-            config = flat[i].tolist()
-            if int(red[i].sum()) != 1:
-                raise ValueError(f"configuration {config} has {int(red[i].sum())} red cells, not 1")
-            where = blue[i].nonzero().flatten()
-            if len(where) != 2 or int(where[1] - where[0]) != 1:
-                raise ValueError(
-                    f"configuration {config} has no single pair of adjacent blue cells"
-                )
-            if int(vel[i, where[0]]) != int(vel[i, where[1]]):
-                raise ValueError(f"configuration {config}: the two blue cells disagree on velocity")
-        b = blue.long().argmax(-1)
-        r = red.long().argmax(-1)
-        v = vel.gather(-1, b.unsqueeze(-1)).squeeze(-1)
-        states = torch.stack([b, r, v], -1)
+        red, blue, vel = _CODE_RED[flat], _CODE_BLUE[flat], _CODE_VELOCITY[flat]
+        b = blue.long().argmax(-1, keepdim=True)
+        partner = (b + 1).clamp(max=n - 1)
+        red_count = red.sum(-1)
+        pair_ok = (
+            (blue.sum(-1) == 2) & blue.gather(-1, partner).squeeze(-1) & (b.squeeze(-1) < n - 1)
+        )
+        same_velocity = vel.gather(-1, b) == vel.gather(-1, partner)
+        problems = [
+            (red_count != 1, lambda i: f"has {int(red_count[i])} red cells, not 1"),
+            (~pair_ok, lambda i: "has no single pair of adjacent blue cells"),
+            (~same_velocity.squeeze(-1), lambda i: "the two blue cells disagree on velocity"),
+        ]
+        for bad, why in problems:
+            if bool(bad.any()):
+                i = int(bad.nonzero()[0])
+                raise ValueError(f"configuration {flat[i].tolist()}: {why(i)}")
+        states = torch.stack(
+            [b.squeeze(-1), red.long().argmax(-1), vel.gather(-1, b).squeeze(-1)], -1
+        )
         ok = self.is_valid_state(states)
         if not bool(ok.all()):
             raise ValueError(
