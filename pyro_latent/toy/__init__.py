@@ -15,3 +15,29 @@ __all__ = [
     "ObjectCentricModel",
     "StripWorld",
 ]
+
+# Concept transfer between the two models (issue #3).
+from pyro_latent.toy.concepts import Concept, concept_names, get_concept  # noqa: E402
+from pyro_latent.toy.edits import set_concept  # noqa: E402
+from pyro_latent.toy.identifiers import TorchMLPClassifier, learning_curve  # noqa: E402
+from pyro_latent.toy.transfer import (  # noqa: E402
+    invertible_formula,
+    monte_carlo_translation,
+    smallest_invertible_window,
+    transfer_concept,
+    translation_matrix,
+)
+
+__all__ += [
+    "Concept",
+    "TorchMLPClassifier",
+    "concept_names",
+    "get_concept",
+    "invertible_formula",
+    "learning_curve",
+    "monte_carlo_translation",
+    "set_concept",
+    "smallest_invertible_window",
+    "transfer_concept",
+    "translation_matrix",
+]
