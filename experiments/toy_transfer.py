@@ -67,7 +67,7 @@ def profile(quick: bool) -> dict:
             "concepts": QUICK_CONCEPTS,
         }
     return {
-        "noisy": {0.05: {4: 3, 5: 3}, 0.1: {4: 4, 5: 3}, 0.2: {4: 3, 5: 3}},
+        "noisy": {eps: {4: 4, 5: 3, 6: 2} for eps in (0.05, 0.1, 0.2)},
         "mc_draws": 100_000,
         "sizes": sorted({int(round(x)) for x in np.logspace(1, 4, 10)}),
         "single_sizes": [10, 100, 1000, 10_000],
@@ -320,36 +320,44 @@ def _median_needed(table, concepts, learner, top):
 def _abstraction_paragraph(table, names, top):
     objects = [c for c in names if not c.startswith("cell_")]
     cells = [c for c in names if c.startswith("cell_")]
-    lines, crossover, other = [], [], []
-    for learner in ("tree", "mlp", "logistic"):
+    world = StripWorld(N_CELLS)
+    rare = int(torch.bincount(world.to_local(world.valid_states())[:, 3]).min())
+    lines, objects_native, cells_native = [], [], []
+    for learner in LEARNERS:
         o12 = _median_needed(table["1→2"], objects, learner, top)
         o21 = _median_needed(table["2→1"], objects, learner, top)
         c12 = _median_needed(table["1→2"], cells, learner, top)
         c21 = _median_needed(table["2→1"], cells, learner, top)
         lines.append(f"| {learner} | {o12:,.0f} | {o21:,.0f} | {c12:,.0f} | {c21:,.0f} |")
-        # "native" = the destination's latent holds the concept as (almost) a coordinate
-        (crossover if o12 > o21 and c21 > c12 else other).append(learner)
+        if o21 < o12:
+            objects_native.append(f"{learner} ({o12 / o21:.1f}×)")
+        if c12 < c21:
+            cells_native.append(f"{learner} ({c21 / c12:.1f}×)")
     v = {d: {lr: table[d].get(("blue_velocity", lr)) for lr in LEARNERS} for d in table}
     c3 = {d: {lr: table[d].get(("cell_3", lr)) for lr in LEARNERS} for d in table}
-    if crossover:
-        verdict = (
-            f"**Measured answer:** for {', '.join(crossover)}, yes, and in both directions: "
-            "object-level concepts are cheaper to learn on model 1's object latent (2→1) than on "
-            "model 2's cells (1→2), and cell-level concepts the other way round. What sets the "
-            "cost is how the concept sits in the *destination's* abstraction (one coordinate vs a "
-            "function spread over many), not where it came from."
-        )
-        if other:
-            verdict += (
-                f" For {', '.join(other)} the medians do not show this crossover, so the effect "
-                "depends on the learner's inductive bias as well."
-            )
-    else:
-        verdict = (
-            "**Measured answer:** no learner shows the expected crossover (object concepts cheap "
-            "on model 1's latent and cell concepts cheap on model 2's), so in this world the "
-            "similarity of the abstractions does not predict the sample cost."
-        )
+    half_objects = (
+        "object-level concepts are cheaper to learn on model 1's object latent than on model "
+        f"2's cells for {', '.join(objects_native)}"
+        if objects_native
+        else "no learner finds object-level concepts cheaper on model 1's object latent"
+    )
+    half_cells = (
+        f"cell-level concepts are cheaper on model 2's cells for {', '.join(cells_native)}"
+        if cells_native
+        else "no learner finds cell-level concepts cheaper on model 2's cells"
+    )
+    both = len(objects_native) == len(LEARNERS) and len(cells_native) == len(LEARNERS)
+    verdict = f"**Measured answer:** {half_objects}; {half_cells} (ratios of median samples). " + (
+        "Both halves hold for every learner: the cost follows how the concept sits in the "
+        "destination's abstraction."
+        if both
+        else "So the effect is real but one-sided and learner-dependent, not the clean "
+        f"symmetric law the post hopes for. A likely reason: with {NUM_STATES} states and a 99% "
+        "bar (at most one wrong state), every concept that depends on rare configurations (the "
+        f"rarest code of cell 3 holds in {rare} of the {NUM_STATES} states, 1 draw in "
+        f"{NUM_STATES // rare}) needs a few hundred samples just to *see* them, whichever latent "
+        "it is learned on."
+    )
     return (
         "| learner | object concepts 1→2 | object concepts 2→1 | cell concepts 1→2 "
         "| cell concepts 2→1 |\n|---|---|---|---|---|\n"

@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.colors import ListedColormap
+from matplotlib.ticker import MaxNLocator
 
 from pyro_latent.toy.world import LOCAL_CODES
 
@@ -49,13 +50,14 @@ def save_identity_distance(path: Path, noise_free: dict, noisy: dict) -> Path:
     axes[0].set_title("ε = 0, n = 10", fontsize=10)
     for (n, eps), by_T in sorted(noisy.items()):
         Ts = sorted(int(t) for t in by_T)
-        marker = "o" if n == 4 else "s"
+        marker = {4: "o", 5: "s"}.get(n, "^")
         axes[1].plot(Ts, [by_T[t] for t in Ts], marker + "-", label=f"n = {n}, ε = {eps}")
     axes[1].set_xlabel("window T")
     axes[1].set_title("ε > 0 (exact enumeration of all 3^(nT) windows)", fontsize=10)
     axes[1].legend(fontsize=8)
     for ax in axes:
         ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     return _save(fig, path)
 
 
