@@ -17,6 +17,7 @@ import torch
 from pyro_latent.toy import LocalStateModel, ObjectCentricModel, StripWorld
 from pyro_latent.toy.concepts import concept_names, concepts, get_concept
 from pyro_latent.toy.transfer import (
+    TransferredIdentifier,
     _posterior,
     distance_from_identity,
     expected_tv,
@@ -259,3 +260,19 @@ def test_monte_carlo_with_model2_as_source_is_exact_without_noise():
         mc.tv_to(translation_matrix(m2, m1, 1)),
         distance_from_identity(translation_matrix(m2, m1, 1)),
     )
+
+
+def test_transferred_identifier_estimator():
+    world, m1, m2 = models(6)
+    T = smallest_invertible_window(m1, m2)
+    f2 = TransferredIdentifier("blue_velocity", m1, m2, window=T)
+    with pytest.raises(ValueError, match="not fitted"):
+        f2.predict(world.to_local(world.valid_states()))
+    f2.fit()
+    cells = torch.tensor([[0, 0, 1, 4, 4, 0], [0, 2, 3, 0, 0, 0]])
+    assert f2.predict(cells).tolist() == [1, 0]
+    np.testing.assert_allclose(f2.predict_proba(cells).sum(-1), 1.0)
+    one_frame = TransferredIdentifier("blue_velocity", m1, m2, window=1).fit()
+    np.testing.assert_allclose(one_frame.predict_proba(cells[:1]), [[0.5, 0.5]])
+    with pytest.raises(ValueError, match="2 red cells"):
+        f2.predict(torch.tensor([[1, 1, 4, 4, 0, 0]]))

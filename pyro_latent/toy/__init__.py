@@ -21,6 +21,7 @@ from pyro_latent.toy.concepts import Concept, concept_names, get_concept  # noqa
 from pyro_latent.toy.edits import set_concept  # noqa: E402
 from pyro_latent.toy.identifiers import TorchMLPClassifier, learning_curve  # noqa: E402
 from pyro_latent.toy.transfer import (  # noqa: E402
+    TransferredIdentifier,
     invertible_formula,
     monte_carlo_translation,
     smallest_invertible_window,
@@ -31,6 +32,7 @@ from pyro_latent.toy.transfer import (  # noqa: E402
 __all__ += [
     "Concept",
     "TorchMLPClassifier",
+    "TransferredIdentifier",
     "concept_names",
     "get_concept",
     "invertible_formula",

@@ -64,6 +64,7 @@ __all__ = [
     "FormulaCheck",
     "MonteCarloTranslation",
     "StateSpace",
+    "TransferredIdentifier",
     "concept_values",
     "distance_from_identity",
     "expected_tv",
@@ -383,6 +384,50 @@ def transfer_concept(
     one_hot = torch.nn.functional.one_hot(values, concept.num_values(src_model.world)).double()
     numerator = joint.T @ one_hot
     return numerator / numerator.sum(-1, keepdim=True)
+
+
+class TransferredIdentifier:
+    """The exact transferred identifier as an estimator: ``f_d(l_d) = E[c(l_s) | l_d]``.
+
+    Args:
+        concept: the concept (name or :class:`~pyro_latent.toy.concepts.Concept`) on the source.
+        src_model, dst_model: the two models (same world).
+        window: observation window ``T`` through which the latents are translated.
+
+    ``fit()`` computes the exact translation (``matrix_``) and the table ``proba_ [S, K]``;
+    ``predict_proba`` and ``predict`` then take *destination* latents ``[N, d]``.
+    """
+
+    def __init__(self, concept, src_model, dst_model, window: int):
+        self.concept = concept
+        self.src_model = src_model
+        self.dst_model = dst_model
+        self.window = window
+
+    def fit(self, X=None, y=None):
+        """Compute the exact translation; ``X`` and ``y`` are ignored (nothing is learned from
+        data)."""
+        concept = get_concept(self.concept, self.src_model.world)
+        self.matrix_ = translation_matrix(self.src_model, self.dst_model, self.window)
+        self.proba_ = transfer_concept(
+            concept, self.src_model, self.dst_model, self.window, matrix=self.matrix_
+        )
+        self.classes_ = np.arange(concept.num_values(self.src_model.world))
+        return self
+
+    def _check_fitted(self):
+        if not hasattr(self, "proba_"):
+            raise ValueError("this TransferredIdentifier is not fitted yet; call fit() first")
+
+    def predict_proba(self, latents) -> np.ndarray:
+        """``[N, K]`` ``P(c = k | l_d)`` for destination latents ``[N, d]``."""
+        self._check_fitted()
+        return self.proba_[latent_index(self.dst_model, latents)].numpy()
+
+    def predict(self, latents) -> np.ndarray:
+        """The most probable concept value for each destination latent."""
+        proba = self.predict_proba(latents)
+        return self.classes_[proba.argmax(-1)]
 
 
 @dataclass
