@@ -75,7 +75,8 @@ def plot_manifolds(path: Path, panels: Sequence[dict], n: int = 20) -> Path:
     for ax, panel in zip(np.atleast_1d(axes), panels, strict=True):
         grid, extent = latent_grid(panel["loc"], n)
         images = panel["vae"].decode(grid.to(panel["vae"].device))
-        ax.imshow(image_grid(images, nrow=n, padding=0), cmap="gray_r", extent=extent)
+        grid_image = image_grid(images, nrow=n, padding=0)
+        ax.imshow(grid_image, cmap="gray_r", extent=extent, aspect="auto")
         for label, (x, y) in panel.get("marks", {}).items():
             ax.annotate(
                 label,
