@@ -107,8 +107,8 @@ def main(argv: list[str] | None = None) -> int:
             data_dir=args.data_dir,
             download=args.download,
         )
-    except KeyError as err:
-        print(f"pyro-latent: {err.args[0]}", file=sys.stderr)
+    except study.UnknownExperimentError as err:
+        print(f"pyro-latent: {err}", file=sys.stderr)
         return 2
     figures = sorted({p for p in written if p.suffix == ".png"})
     print(

@@ -79,6 +79,10 @@ class Context:
 _REGISTRY: dict[str, Experiment] = {}
 
 
+class UnknownExperimentError(LookupError):
+    """An experiment name that no script in ``experiments/`` registers."""
+
+
 def experiment(name: str, *, title: str, order: int):
     """Decorator registering ``fn(ctx) -> markdown`` as the experiment ``name``."""
 
@@ -141,7 +145,7 @@ def run_experiments(
     if names:
         unknown = [n for n in names if n not in registry]
         if unknown:
-            raise KeyError(
+            raise UnknownExperimentError(
                 f"unknown experiment(s) {', '.join(unknown)}; available: {', '.join(registry)}"
             )
         selected = [registry[n] for n in registry if n in names]
@@ -220,7 +224,7 @@ def main(name: str, argv: list[str] | None = None) -> None:
     """Entry point for ``python experiments/NAME.py [--quick] [--seed N]``."""
     from pyro_latent.cli import main as cli_main
 
-    cli_main(["run", name, *(sys.argv[1:] if argv is None else argv)])
+    sys.exit(cli_main(["run", name, *(sys.argv[1:] if argv is None else argv)]))
 
 
 def _atomic_write(path: Path, text: str) -> None:

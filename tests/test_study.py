@@ -61,7 +61,7 @@ def test_report_keeps_sections_in_registered_order(tmp_path):
 
 def test_unknown_experiment_lists_the_available_ones(tmp_path):
     exp_dir = write_experiment(tmp_path / "experiments", "c").parent
-    with pytest.raises(KeyError, match="available: .*tiny_c"):
+    with pytest.raises(study.UnknownExperimentError, match="available: .*tiny_c"):
         study.run_experiments(["nope"], directory=exp_dir, results_dir=tmp_path / "r")
 
 

@@ -174,6 +174,42 @@ def test_log_evidence_is_the_traceenum_elbo(models, world):
         assert -loss == pytest.approx(model.log_evidence(batch).sum().item(), abs=1e-6)
 
 
+@pytest.mark.parametrize("eps", [1e-12, 1e-64, 1e-200])
+def test_tiny_noise_matches_brute_force(world, eps):
+    """A sequence whose best explanation changes late: weights far below the leader must not
+    underflow (the forward pass stays in log space)."""
+    states = world.valid_states()
+    obs = torch.stack(
+        [world.render(states[0]), world.render(states[77]), world.render(world.step(states[77]))]
+    )
+    expected, post, _, _ = brute_force(obs, eps)
+    for model in (ObjectCentricModel(world, eps), LocalStateModel(world, eps)):
+        assert model.log_evidence(obs).item() == pytest.approx(expected, rel=1e-12)
+        marginals = model.marginals(obs)
+        assert all(torch.isfinite(v).all() for v in marginals.values())
+    best = max(post, key=post.get)
+    assert tuple(ObjectCentricModel(world, eps).map(obs)[0].tolist()) == best
+
+
+def test_enum_engine_refuses_to_underflow_silently(world):
+    states = world.valid_states()
+    obs = torch.stack([world.render(states[0]), world.render(states[77])])
+    model = ObjectCentricModel(world, 1e-200, engine="enum")
+    with pytest.raises(FloatingPointError, match="engine='hmm'"):
+        model.log_evidence(obs)
+
+
+def test_mixed_batch_gives_minus_infinity_only_where_impossible(world):
+    g = torch.Generator().manual_seed(4)
+    good = [world.sample_episode(5, 0.0, g)[1] for _ in range(2)]
+    bad = good[0].clone()
+    bad[2] = 0
+    for model in (ObjectCentricModel(world), LocalStateModel(world)):
+        out = model.log_evidence(torch.stack([good[0], bad, good[1]]))
+        assert torch.isneginf(out).tolist() == [False, True, False]
+        assert out[0].item() == pytest.approx(-math.log(160))
+
+
 @pytest.mark.parametrize("eps", [0.0, 0.1, 0.3])
 def test_model_one_and_model_two_give_the_same_evidence(world, eps):
     m1, m2 = ObjectCentricModel(world, eps), LocalStateModel(world, eps)
@@ -244,7 +280,9 @@ def test_literal_program_at_full_size():
     obs = world.sample_episode(3, 0.1, torch.Generator().manual_seed(5))[1]
     literal = LocalStateModel(world, 0.1, form="literal")
     compiled = LocalStateModel(world, 0.1)
-    assert literal.log_evidence(obs).item() == pytest.approx(compiled.log_evidence(obs).item())
+    assert literal.log_evidence(obs).item() == pytest.approx(
+        compiled.log_evidence(obs).item(), abs=1e-9
+    )
 
 
 @pytest.mark.parametrize("eps", [0.0, 0.2])
@@ -303,7 +341,12 @@ def test_impossible_observation(world, engine):
 )
 def test_models_reject_bad_observations(world, bad, message):
     for model in (ObjectCentricModel(world), LocalStateModel(world)):
-        for query in (model.log_evidence, model.marginals, model.map):
+        for query in (
+            model.log_evidence,
+            model.marginals,
+            model.map,
+            lambda o, m=model: m.sample_posterior(o, 2),
+        ):
             with pytest.raises(ValueError, match=message):
                 query(bad)
 
@@ -325,3 +368,7 @@ def test_models_reject_bad_arguments(world):
         ObjectCentricModel(world).sample(T=3, num_samples=0)
     with pytest.raises(ValueError, match="T must"):
         LocalStateModel(world).sample(T=0, num_samples=2)
+    obs = world.sample_episode(3)[1]
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="num_samples"):
+            ObjectCentricModel(world).sample_posterior(obs, bad)

@@ -1,36 +1,39 @@
-r"""Exact forward–backward over a compiled joint state space (the ``engine="hmm"`` path).
+r"""Exact HMM inference over a compiled joint state space (the ``engine="hmm"`` path).
 
 Both world models are hidden Markov models once their per-step latents are read as one joint state
 ``s ∈ {0..S-1}``: an initial distribution ``π``, a transition ``P`` (the product of the model's
-CPTs) and per-step likelihoods ``L_t(s) = p(o_t | s)``.  The scaled forward recursion (Rabiner
-1989) is
+CPTs) and per-step log-likelihoods ``ℓ_t(s) = log p(o_t | s)``.  Everything here works in log
+space, so no weight underflows however small the observation noise or long the sequence:
 
-    α̂_0 ∝ π ⊙ L_0,      α̂_t ∝ (α̂_{t-1} P) ⊙ L_t,      c_t = Σ_s (α̂_{t-1} P ⊙ L_t)(s),
+    log α_0 = log π + ℓ_0
+    log α_t(s') = logsumexp_s [log α_{t-1}(s) + log P(s, s')] + ℓ_t(s')
+    log β_{T-1} = 0
+    log β_t(s) = logsumexp_{s'} [log P(s, s') + ℓ_{t+1}(s') + log β_{t+1}(s')]
 
-so that ``log p(o_{0:T-1}) = Σ_t log c_t``, and the backward recursion
+    log p(o) = logsumexp_s log α_{T-1}(s),      p(s_t | o) = exp(log α_t + log β_t - log p(o)).
 
-    β̂_{T-1} = 1,        β̂_t = P (L_{t+1} ⊙ β̂_{t+1}) / c_{t+1}
+The strip world's dynamics are deterministic, so on the valid states ``P`` is a permutation and
+each ``logsumexp`` has a single term: the recursion is one gather per step, ``O(B·T·S)``.  Any
+other ``P`` takes the dense route, ``O(B·T·S²)`` in chunks of sequences.
 
-gives the smoothed marginals ``p(s_t | o) = α̂_t ⊙ β̂_t``.  Everything is batched over sequences
-and costs ``O(B·T·S²)`` time and ``O(B·T·S)`` memory.  Likelihoods are shifted by their per-step
-maximum before exponentiation, so no step underflows even for tiny noise.
-
-A step with ``c_t = 0`` makes the whole sequence impossible (``log p = -∞``); its index is returned
-so that callers can say where the observations stopped making sense.
+A step with ``logsumexp_s log α_t(s) = -∞`` makes the whole sequence impossible; its index is
+returned so that callers can say where the observations stopped making sense.
 """
 
 from __future__ import annotations
 
 import torch
 
+_CHUNK = 256  # sequences per dense [B, S, S] step
+
 
 def state_log_likelihood(emission: torch.Tensor, obs: torch.Tensor) -> torch.Tensor:
-    """``log p(o_t | s) = Σ_k log E[s, k, o_tk]`` as ``[B, T, S]`` from ``emission [S, n, 3]``
-    and ``obs [B, T, n]``.
+    """``ℓ_t(s) = Σ_k log E[s, k, o_tk]`` as ``[B, T, S]`` from ``emission [S, n, 3]`` and
+    ``obs [B, T, n]``.
 
-    Computed as one matrix product of the one-hot observations with the finite part of
-    ``log E``, plus a second product counting the cells that ``s`` cannot show (``E = 0``), so
-    that ``0 · log 0`` never produces NaN and memory stays ``O(B·T·S)``.
+    One matrix product of the one-hot observations with the finite part of ``log E``, plus a
+    second product counting the cells that ``s`` cannot show (``E = 0``), so that ``0 · log 0``
+    never produces NaN and memory stays ``O(B·T·S)``.
     """
     S, n, k = emission.shape
     one_hot = torch.nn.functional.one_hot(obs, k).to(emission.dtype).reshape(*obs.shape[:-1], -1)
@@ -39,6 +42,43 @@ def state_log_likelihood(emission: torch.Tensor, obs: torch.Tensor) -> torch.Ten
     log_lik = one_hot @ finite_log.reshape(S, n * k).T
     blocked = one_hot @ impossible.to(emission.dtype).reshape(S, n * k).T
     return log_lik.masked_fill(blocked > 0, -float("inf"))
+
+
+class CompiledHMM:
+    """A transition matrix prepared for log-space recursions (permutation fast path)."""
+
+    def __init__(self, init: torch.Tensor, trans: torch.Tensor):
+        self.log_init = init.log()
+        self.log_trans = trans.log()
+        ones = trans == 1
+        self.is_permutation = bool(
+            ((trans == 0) | ones).all() and (ones.sum(0) == 1).all() and (ones.sum(1) == 1).all()
+        )
+        if self.is_permutation:
+            self.successor = ones.long().argmax(1)  # s -> s'
+            self.predecessor = ones.long().argmax(0)  # s' -> s
+
+    def push(self, log_alpha: torch.Tensor) -> torch.Tensor:
+        """``logsumexp_s log α(s) + log P(s, ·)`` for ``[B, S]``."""
+        if self.is_permutation:
+            return log_alpha[:, self.predecessor]
+        return torch.cat(
+            [
+                torch.logsumexp(part.unsqueeze(-1) + self.log_trans, -2)
+                for part in log_alpha.split(_CHUNK)
+            ]
+        )
+
+    def pull(self, log_message: torch.Tensor) -> torch.Tensor:
+        """``logsumexp_{s'} log P(·, s') + m(s')`` for ``[B, S]``."""
+        if self.is_permutation:
+            return log_message[:, self.successor]
+        return torch.cat(
+            [
+                torch.logsumexp(part.unsqueeze(-2) + self.log_trans, -1)
+                for part in log_message.split(_CHUNK)
+            ]
+        )
 
 
 def forward_backward(
@@ -54,62 +94,46 @@ def forward_backward(
 
     Returns:
         ``(log_evidence [B], marginals [B, T, S] or None, first_impossible [B])`` where
-        ``first_impossible`` is the first step with zero probability, or ``-1``.
+        ``first_impossible`` is the first step with zero probability, or ``-1``.  Marginals of
+        impossible sequences are set to zero.
     """
+    hmm = CompiledHMM(init, trans)
     B, T, S = log_lik.shape
-    shift = log_lik.max(-1, keepdim=True).values  # [B, T, 1]
-    finite_shift = torch.where(torch.isfinite(shift), shift, torch.zeros_like(shift))
-    lik = (log_lik - finite_shift).exp()  # [B, T, S], each step's largest entry is 1 (or all 0)
-
-    # A sequence whose step t has c_t = 0 gets NaN from there on; it is reported as impossible
-    # through ``first`` and its evidence is set to -inf, so the NaNs never leave this function.
-    alpha = torch.empty(B, T, S, dtype=lik.dtype)
-    c = torch.empty(B, T, 1, dtype=lik.dtype)
-    prior = init.to(lik.dtype).expand(B, S)
-    for t in range(T):
-        unnorm = prior * lik[:, t]
-        c[:, t] = unnorm.sum(-1, keepdim=True)
-        alpha[:, t] = unnorm / c[:, t]
-        prior = alpha[:, t] @ trans
-    c = c.squeeze(-1)
-    zero = c == 0
-    first = torch.where(zero.any(-1), zero.float().argmax(-1), torch.full((B,), -1))
-    log_evidence = (c.log() + finite_shift.squeeze(-1)).sum(-1)
-    log_evidence = torch.where(
-        first >= 0, torch.full_like(log_evidence, -float("inf")), log_evidence
-    )
+    log_alpha = torch.empty(B, T, S, dtype=log_lik.dtype)
+    log_alpha[:, 0] = hmm.log_init + log_lik[:, 0]
+    for t in range(1, T):
+        log_alpha[:, t] = hmm.push(log_alpha[:, t - 1]) + log_lik[:, t]
+    step_mass = torch.logsumexp(log_alpha, -1)  # [B, T]; -inf from the first impossible step on
+    dead = torch.isneginf(step_mass)
+    first = torch.where(dead.any(-1), dead.float().argmax(-1), torch.full((B,), -1))
+    log_evidence = step_mass[:, -1]
     if not smooth:
         return log_evidence, None, first
 
-    beta = torch.ones(B, S, dtype=lik.dtype)
-    marginals = torch.empty_like(alpha)
-    marginals[:, T - 1] = alpha[:, T - 1]
-    trans_t = trans.T.contiguous()
-    c = c.unsqueeze(-1)
+    log_beta = torch.zeros(B, T, S, dtype=log_lik.dtype)
     for t in range(T - 2, -1, -1):
-        beta = ((lik[:, t + 1] * beta) @ trans_t) / c[:, t + 1]
-        marginals[:, t] = alpha[:, t] * beta
+        log_beta[:, t] = hmm.pull(log_lik[:, t + 1] + log_beta[:, t + 1])
+    possible = (first < 0).view(B, 1, 1)
+    log_z = torch.where(possible.view(B), log_evidence, torch.zeros_like(log_evidence))
+    marginals = (log_alpha + log_beta - log_z.view(B, 1, 1)).exp()
+    marginals = torch.where(possible, marginals, torch.zeros_like(marginals))
     return log_evidence, marginals, first
 
 
-def viterbi(
-    init: torch.Tensor, trans: torch.Tensor, log_lik: torch.Tensor, chunk: int = 256
-) -> torch.Tensor:
-    """Most probable state paths ``[B, T]`` (max-product; ties broken by the lowest index).
+def viterbi(init: torch.Tensor, trans: torch.Tensor, log_lik: torch.Tensor) -> torch.Tensor:
+    """Most probable state paths ``[B, T]`` (max-product; ties go to the lowest index).
 
-    ``δ_0 = log π + log L_0``,  ``δ_t(s') = max_s δ_{t-1}(s) + log P(s, s') + log L_t(s')``, then
-    backtracking.  Sequences are processed ``chunk`` at a time so that the ``[B, S, S]`` step
-    stays small.  Sequences of probability zero get an arbitrary path: callers check first.
+    ``δ_0 = log π + ℓ_0``,  ``δ_t(s') = max_s δ_{t-1}(s) + log P(s, s') + ℓ_t(s')``, then
+    backtracking.  Sequences of probability zero get an arbitrary path: callers check first.
     """
-    if log_lik.shape[0] > chunk:
-        return torch.cat([viterbi(init, trans, part, chunk) for part in log_lik.split(chunk)])
+    if log_lik.shape[0] > _CHUNK:
+        return torch.cat([viterbi(init, trans, part) for part in log_lik.split(_CHUNK)])
     B, T, S = log_lik.shape
     log_trans = trans.log()
     delta = init.log() + log_lik[:, 0]
     back = torch.empty(B, T, S, dtype=torch.long)
     for t in range(1, T):
-        scores = delta.unsqueeze(-1) + log_trans  # [B, S_prev, S]
-        delta, back[:, t] = scores.max(-2)
+        delta, back[:, t] = (delta.unsqueeze(-1) + log_trans).max(-2)
         delta = delta + log_lik[:, t]
     path = torch.empty(B, T, dtype=torch.long)
     path[:, T - 1] = delta.argmax(-1)
@@ -126,22 +150,21 @@ def sample_paths(
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Joint posterior paths ``[num_samples, B, T]`` by forward filtering, backward sampling:
-    ``s_{T-1} ~ α̂_{T-1}``, then ``s_t ~ α̂_t(s) P(s, s_{t+1})`` (normalised)."""
+    ``s_{T-1} ~ α_{T-1}``, then ``s_t ~ α_t(s) P(s, s_{t+1})``, all from log weights."""
+    hmm = CompiledHMM(init, trans)
     B, T, S = log_lik.shape
-    shift = log_lik.max(-1, keepdim=True).values
-    lik = (log_lik - torch.where(torch.isfinite(shift), shift, torch.zeros_like(shift))).exp()
-    alpha = torch.empty(B, T, S, dtype=lik.dtype)
-    prior = init.to(lik.dtype).expand(B, S)
-    for t in range(T):
-        unnorm = prior * lik[:, t]
-        alpha[:, t] = unnorm / unnorm.sum(-1, keepdim=True)
-        prior = alpha[:, t] @ trans
+    log_alpha = torch.empty(B, T, S, dtype=log_lik.dtype)
+    log_alpha[:, 0] = hmm.log_init + log_lik[:, 0]
+    for t in range(1, T):
+        log_alpha[:, t] = hmm.push(log_alpha[:, t - 1]) + log_lik[:, t]
+
+    def draw(logits: torch.Tensor) -> torch.Tensor:  # [N, B, S] -> [N, B]
+        probs = (logits - logits.max(-1, keepdim=True).values).exp()
+        return torch.multinomial(probs.reshape(-1, S), 1, generator=generator).view(num_samples, B)
+
     paths = torch.empty(num_samples, B, T, dtype=torch.long)
-    weights = alpha[:, T - 1].expand(num_samples, B, S).reshape(-1, S)
-    paths[:, :, T - 1] = torch.multinomial(weights, 1, generator=generator).view(num_samples, B)
+    paths[:, :, T - 1] = draw(log_alpha[:, T - 1].expand(num_samples, B, S))
+    log_trans_t = hmm.log_trans.T
     for t in range(T - 2, -1, -1):
-        into_next = trans.T[paths[:, :, t + 1]]  # [N, B, S]: P(s, s_{t+1})
-        weights = (alpha[:, t] * into_next).reshape(-1, S)
-        drawn = torch.multinomial(weights, 1, generator=generator)
-        paths[:, :, t] = drawn.view(num_samples, B)
+        paths[:, :, t] = draw(log_alpha[:, t] + log_trans_t[paths[:, :, t + 1]])
     return paths

@@ -95,10 +95,13 @@ _MAX_PLATE_NESTING = 2  # sequences (dim -2) and cells (dim -1)
 class ImpossibleObservationError(ValueError):
     """An observation sequence has probability zero under a noise-free model."""
 
-    def __init__(self, message: str, sequence: int | None, step: int):
+    def __init__(self, message: str, sequence: int | None = None, step: int = -1):
         super().__init__(message)
         self.sequence = sequence
         self.step = step
+
+    def __reduce__(self):  # picklable across processes, attributes included
+        return type(self), (self.args[0], self.sequence, self.step)
 
 
 def _empty_guide(*args, **kwargs):
@@ -186,7 +189,7 @@ class _EnumeratedWorldModel:
     def _enum_log_evidence(self, obs: torch.Tensor) -> torch.Tensor:
         B, T, _ = obs.shape
         with poutine.block():
-            enumerated = poutine.enum(config_enumerate(self.program), -1 - _MAX_PLATE_NESTING)
+            enumerated = poutine.enum(self.program, -1 - _MAX_PLATE_NESTING)
             trace = poutine.trace(enumerated).get_trace(obs, T, B)
         trace = prune_subsample_sites(trace)
         trace.compute_log_prob()
@@ -210,7 +213,15 @@ class _EnumeratedWorldModel:
         # Pyro's log-space einsum floors an empty sum at the dtype's most negative number
         # rather than -inf; no possible sequence comes anywhere near it.
         result = result.reshape(B)
-        return result.masked_fill(result < torch.finfo(result.dtype).min / 2, -float("inf"))
+        result = result.masked_fill(result < torch.finfo(result.dtype).min / 2, -float("inf"))
+        if self.obs_noise > 0 and bool(torch.isneginf(result).any()):
+            # With noise every sequence is possible: -inf can only be underflow inside Pyro's
+            # log-space einsum, which multiplies separately shifted exponentials.
+            raise FloatingPointError(
+                f"engine='enum' underflowed to -inf at obs_noise={self.obs_noise}; "
+                "use engine='hmm', which stays in log space throughout"
+            )
+        return result
 
     def log_evidence(self, obs: torch.Tensor) -> torch.Tensor:
         """``log p(o)`` per sequence: a scalar for ``[T, n]``, ``[B]`` for ``[B, T, n]``."""
@@ -231,7 +242,8 @@ class _EnumeratedWorldModel:
         where = f"sequence {b}, " if obs.shape[0] > 1 else ""
         raise ImpossibleObservationError(
             f"{where}step {step}: the observations up to this step have probability zero under "
-            f"{type(self).__name__} with obs_noise=0 (observed {obs[b, step].tolist()})",
+            f"{type(self).__name__} with obs_noise={self.obs_noise} "
+            f"(observed {obs[b, step].tolist()})",
             sequence=b if obs.shape[0] > 1 else None,
             step=step,
         )
@@ -263,9 +275,7 @@ class _EnumeratedWorldModel:
             for name, size in self.latent_sizes.items()
         }
         elbo = TraceEnum_ELBO(max_plate_nesting=_MAX_PLATE_NESTING)
-        loss = elbo.differentiable_loss(
-            config_enumerate(self.program), _empty_guide, obs, T, B, potentials
-        )
+        loss = elbo.differentiable_loss(self.program, _empty_guide, obs, T, B, potentials)
         grads = torch.autograd.grad(-loss, list(potentials.values()))
         return dict(zip(potentials, grads, strict=True))
 
@@ -277,9 +287,7 @@ class _EnumeratedWorldModel:
                 self.program(obs, T, B)
 
         first_dim = -2 - _MAX_PLATE_NESTING
-        decoder = infer_discrete(
-            config_enumerate(plated), first_available_dim=first_dim, temperature=temperature
-        )
+        decoder = infer_discrete(plated, first_available_dim=first_dim, temperature=temperature)
         trace = prune_subsample_sites(poutine.trace(decoder).get_trace(obs))
         values = {
             name: site["value"].reshape(num_samples, B)
@@ -374,29 +382,32 @@ class ObjectCentricModel(_EnumeratedWorldModel):
         self._tables = self.compiled_tables()
 
     def compiled_tables(self):
-        """The CPTs multiplied out over the joint state ``(blue, red, velocity)``, index
-        ``(blue·n + red)·2 + velocity`` (``2n²`` states, the impossible ones included)."""
-        n = self.n_cells
-        init = torch.einsum("b,bv,r->brv", self.blue_init, self.velocity_init, self.red_init)
-        trans = torch.einsum(
-            "bvc,bvw,rs->brvcsw", self.blue_trans, self.velocity_trans, self.red_trans
+        """The CPTs multiplied out over the joint state ``(blue, red, velocity)``, restricted to
+        the valid states (the others have zero prior mass and are never reached), in the order
+        of ``world.valid_states()``."""
+        b, r, v = self.world.valid_states().unbind(-1)
+        init = self.blue_init[b] * self.velocity_init[b, v] * self.red_init[r]
+        trans = (
+            self.blue_trans[b, v][:, b] * self.velocity_trans[b, v][:, v] * self.red_trans[r][:, r]
         )
-        emission = self.emission.unsqueeze(2).expand(n, n, 2, n, 3)
-        return init.reshape(-1), trans.reshape(2 * n * n, 2 * n * n), emission.reshape(-1, n, 3)
+        mass = trans.sum(-1)
+        if not torch.allclose(mass, torch.ones_like(mass)):
+            raise RuntimeError("model 1's CPTs leak probability out of the valid states")
+        return init, trans, self.emission[b, r]
 
     def _decode_joint(self, index):
-        n = self.n_cells
-        return torch.stack([index // (2 * n), index // 2 % n, index % 2], -1)
+        return self.world.valid_states()[index]
 
     def _joint_to_sites(self, joint):
         n = self.n_cells
-        joint = joint.reshape(*joint.shape[:-1], n, n, 2)
-        return {
-            "blue": joint.sum((-1, -2)),
-            "red": joint.sum((-1, -3)),
-            "velocity": joint.sum((-2, -3)),
-        }
+        b, r, v = self.world.valid_states().unbind(-1)
+        out = {}
+        for name, value, size in (("blue", b, n), ("red", r, n), ("velocity", v, 2)):
+            site = torch.zeros(*joint.shape[:-1], size, dtype=joint.dtype)
+            out[name] = site.index_add_(-1, value, joint)
+        return out
 
+    @config_enumerate
     def program(self, obs, T, batch, potentials=None):
         cells = torch.arange(self.n_cells)
         blue = red = velocity = None
@@ -465,7 +476,8 @@ class LocalStateModel(_EnumeratedWorldModel):
                 "the literal per-cell program is the enumeration reference; it runs with "
                 "engine='enum' (engine='hmm' would evaluate the compiled tables instead)"
             )
-        engine = engine or ("enum" if form == "literal" else "hmm")
+        if engine is None:
+            engine = "enum" if form == "literal" else "hmm"
         super().__init__(world, obs_noise, engine)
         self.form = form
         self.tables = local_tables(world)
@@ -502,6 +514,7 @@ class LocalStateModel(_EnumeratedWorldModel):
             return self._compiled_program(obs, T, batch, potentials)
         return self._literal_program(obs, T, batch, potentials)
 
+    @config_enumerate
     def _compiled_program(self, obs, T, batch, potentials=None):
         cells = torch.arange(self.n_cells)
         config = None
@@ -518,6 +531,7 @@ class LocalStateModel(_EnumeratedWorldModel):
                         obs=None if obs is None else obs[:, t],
                     )
 
+    @config_enumerate
     def _literal_program(self, obs, T, batch, potentials=None):
         n = self.n_cells
         with pyro.plate("sequences", batch, dim=-2):

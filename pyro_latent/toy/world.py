@@ -109,9 +109,9 @@ class StripWorld:
         return self._index_table[(b * self.n_cells + r) * 2 + v]
 
     def is_valid_state(self, states: torch.Tensor) -> torch.Tensor:
-        """Boolean mask of valid states (``[..., 3] -> [...]``); never raises on values."""
-        states = torch.as_tensor(states)
-        b, r, v = states.unbind(-1)
+        """Boolean mask of valid states (``[..., 3] -> [...]``); raises only on a malformed
+        shape or dtype, never on values."""
+        b, r, v = _as_state_tensor(states).unbind(-1)
         n = self.n_cells
         ok = (b >= 0) & (b <= n - 2) & (r >= 0) & (r < n) & ((v == LEFT) | (v == RIGHT))
         ok &= ~((b == 0) & (v == LEFT)) & ~((b == n - 2) & (v == RIGHT))
@@ -120,12 +120,7 @@ class StripWorld:
     def check_states(self, states) -> torch.Tensor:
         """Return ``states`` as a ``LongTensor [..., 3]`` or raise a ``ValueError`` naming the
         first invalid one."""
-        states = _as_long(states, "states")
-        if states.dim() == 0 or states.shape[-1] != 3:
-            raise ValueError(
-                f"states must have shape [..., 3] (blue, red, velocity_index), "
-                f"got {tuple(states.shape)}"
-            )
+        states = _as_state_tensor(states)
         ok = self.is_valid_state(states)
         if not bool(ok.all()):
             bad = states[~ok][0].tolist()
@@ -271,8 +266,21 @@ def check_noise(obs_noise) -> float:
     return eps
 
 
+def _as_state_tensor(states) -> torch.Tensor:
+    states = _as_long(states, "states")
+    if states.dim() == 0 or states.shape[-1] != 3:
+        raise ValueError(
+            "states must have shape [..., 3] (blue, red, velocity_index), "
+            f"got {tuple(states.shape)}"
+        )
+    return states
+
+
 def _as_long(x, name: str) -> torch.Tensor:
-    x = torch.as_tensor(x)
+    try:
+        x = torch.as_tensor(x)
+    except (TypeError, ValueError, RuntimeError):
+        raise ValueError(f"{name} must be an integer tensor, got {type(x).__name__}") from None
     if x.dtype.is_floating_point or x.dtype.is_complex or x.dtype == torch.bool:
         raise ValueError(f"{name} must have an integer dtype, got {x.dtype}")
     return x.long()
