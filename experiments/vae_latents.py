@@ -34,6 +34,13 @@ FULL = dict(epochs=20, train_limit=None, n_seeds=3, sweep_seeds=3)
 QUICK = dict(epochs=3, train_limit=10_000, n_seeds=3, sweep_seeds=1)
 SWEEP_LATENTS = (10, 20, 40)
 POST_ACTIVE = {"small": (5, 6), "large": (9, 10)}
+FIGURES = (
+    "vae2d_latents.png",
+    "vae2d_manifold.png",
+    "vae2d_tshirt_trouser.png",
+    "active_units.png",
+    "reconstructions.png",
+)
 THREADS = 1
 
 
@@ -99,8 +106,15 @@ def _path(vae, loc, labels, test_images, start: int, stop: int, n: int = 11) -> 
 
 @experiment("vae_latents", title="VAEs on FashionMNIST: 2-D latent spaces, active units", order=30)
 def run(ctx: Context) -> str:
-    torch.set_num_threads(THREADS)
-    profile = QUICK if ctx.quick else FULL
+    threads = torch.get_num_threads()
+    torch.set_num_threads(THREADS)  # identical numbers whatever the machine; light on 2 cores
+    try:
+        return _run(ctx, QUICK if ctx.quick else FULL)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run(ctx: Context, profile: dict) -> str:
     started = time.perf_counter()
     train = load_fashion_mnist(ctx.data_dir, train=True, download=ctx.download)
     train = train.subset(profile["train_limit"])
