@@ -77,11 +77,11 @@ def _mean_by(records, key_fields, value="accuracy"):
     table: dict[tuple, list[float]] = {}
     for r in records:
         table.setdefault(tuple(r[f] for f in key_fields), []).append(r[value])
-    return {k: (float(np.mean(v)), float(np.std(v))) for k, v in table.items()}
+    return {k: (float(np.mean(v)), float(np.min(v)), float(np.max(v))) for k, v in table.items()}
 
 
 def save_learning_curves(path: Path, curves: dict, value: str = "accuracy", log_y=False) -> Path:
-    """One panel per (direction, learner); a line per concept, mean ± sd over seeds."""
+    """One panel per (direction, learner); a line per concept: mean over seeds, band min–max."""
     directions = list(curves)
     learners = sorted({r["learner"] for rs in curves.values() for r in rs}, key=_learner_order)
     fig, axes = plt.subplots(
@@ -99,8 +99,9 @@ def save_learning_curves(path: Path, curves: dict, value: str = "accuracy", log_
             ax = axes[i, j]
             for concept in concepts:
                 sizes = sorted(s for (c, lr, s) in stats if c == concept and lr == learner)
-                mean = np.array([stats[(concept, learner, s)][0] for s in sizes])
-                sd = np.array([stats[(concept, learner, s)][1] for s in sizes])
+                mean, low, high = (
+                    np.array([stats[(concept, learner, s)][k] for s in sizes]) for k in range(3)
+                )
                 main = concept in MAIN_CONCEPTS
                 line = ax.plot(
                     sizes,
@@ -111,7 +112,7 @@ def save_learning_curves(path: Path, curves: dict, value: str = "accuracy", log_
                     color=None if main else "0.5",
                 )[0]
                 if main:
-                    ax.fill_between(sizes, mean - sd, mean + sd, color=line.get_color(), alpha=0.15)
+                    ax.fill_between(sizes, low, high, color=line.get_color(), alpha=0.15)
             ax.set_xscale("log")
             if log_y:
                 ax.set_yscale("log")
@@ -123,7 +124,7 @@ def save_learning_curves(path: Path, curves: dict, value: str = "accuracy", log_
                 ax.set_ylabel(
                     value.replace("_", " ") + (" (all valid states)" if not log_y else "")
                 )
-    axes[0, 0].legend(fontsize=7, title="grey: cell_k", title_fontsize=7)
+    axes[0, 0].legend(fontsize=7, title="grey: cell_k; band: min–max over seeds", title_fontsize=7)
     return _save(fig, path)
 
 

@@ -534,13 +534,15 @@ class MonteCarloTranslation:
 
     def to_inference_data(self, labels=None):
         """The draws as ArviZ ``InferenceData``: posterior variable ``dst_state`` with dims
-        ``(chain, draw, src_state)``."""
+        ``(chain, draw, src_state)`` (``int16`` state indices)."""
         import arviz as az
 
         S = self.samples.shape[1]
+        if S > np.iinfo(np.int16).max:
+            raise ValueError(f"{S} states do not fit the int16 encoding of the draws")
         coords = {"src_state": list(labels) if labels is not None else list(range(S))}
         return az.from_dict(
-            posterior={"dst_state": self.samples.numpy()[None]},
+            posterior={"dst_state": self.samples.numpy().astype(np.int16)[None]},
             coords=coords,
             dims={"dst_state": ["src_state"]},
             attrs={"window": self.window, "estimand": "p(l_dst at T-1 | l_src at T-1)"},
