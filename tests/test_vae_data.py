@@ -60,6 +60,19 @@ def test_corrupt_debian_archive_is_the_same_error(tmp_path):
 
 
 @needs_debian
+def test_truncated_debian_archive_is_the_same_error(tmp_path):
+    fake = tmp_path / "debian"
+    fake.mkdir()
+    for name in RAW_MD5:
+        shutil.copy(DEBIAN_DIR / f"{name}.gz", fake / f"{name}.gz")
+    archive = fake / "t10k-images-idx3-ubyte.gz"
+    archive.write_bytes(archive.read_bytes()[:5000])
+    with pytest.raises(DataNotFoundError, match="cannot be decompressed") as info:
+        load_fashion_mnist(tmp_path / "root", train=False, debian_dir=fake)
+    _assert_names_all_routes(str(info.value))
+
+
+@needs_debian
 def test_corrupt_extracted_file_is_repaired_or_reported(tmp_path):
     load_fashion_mnist(tmp_path, train=False, limit=1)
     target = tmp_path / "FashionMNIST" / "raw" / "t10k-labels-idx1-ubyte"

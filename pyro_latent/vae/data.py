@@ -141,7 +141,10 @@ def _extract_debian(root: Path, debian_dir: Path) -> bool:
         for name, src in sources.items():
             if check_integrity(str(raw / name), RAW_MD5[name]):
                 continue
-            extracted = Path(extract_archive(str(src), tmp))
+            try:
+                extracted = Path(extract_archive(str(src), tmp))
+            except (OSError, EOFError, RuntimeError) as err:  # truncated or not gzip
+                raise DataNotFoundError(_routes(f"{src} cannot be decompressed ({err}).")) from None
             if extracted.is_dir():
                 extracted = extracted / name
             if not check_integrity(str(extracted), RAW_MD5[name]):
