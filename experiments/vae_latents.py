@@ -11,9 +11,9 @@ Trains (or reuses from ``runs/``) the presets of :mod:`pyro_latent.vae.model` an
 * ``--quick``: the first 10 000 training images, :data:`QUICK` epochs, same seeds except one
   seed for the latent-size sweep; checkpoints under ``runs/quick/``.
 
-Both train 17 VAEs.  Measured on a 2-core CPU shared with other jobs (1 torch thread): the full
-profile about 21 minutes, the quick one about 6; a second run reuses every checkpoint and takes
-seconds.
+Both train 17 VAEs with 1 torch thread.  Measured on a 2-core CPU shared with other jobs: the
+full profile in about 21 minutes, the quick one in 41 s; a second run reuses every checkpoint
+and takes seconds.
 """
 
 from __future__ import annotations
