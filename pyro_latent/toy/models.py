@@ -71,7 +71,7 @@ from pyro.ops.indexing import Vindex
 from pyro.ops.rings import LogRing
 from pyro.poutine.util import prune_subsample_sites
 
-from pyro_latent.toy.hmm import forward_backward, sample_paths, state_log_likelihood, viterbi
+from pyro_latent.toy.hmm import CompiledHMM
 from pyro_latent.toy.local_rule import (
     compiled_transition,
     local_tables,
@@ -151,8 +151,7 @@ class _EnumeratedWorldModel:
         raise NotImplementedError
 
     def _forward_backward(self, obs: torch.Tensor, smooth: bool):
-        init, trans, emission = self._tables
-        return forward_backward(init, trans, state_log_likelihood(emission, obs), smooth)
+        return self._hmm.forward_backward(self._hmm.log_likelihood(obs), smooth)
 
     # ------------------------------------------------------------- the program
     def program(self, obs: torch.Tensor | None, T: int, batch: int, potentials=None):
@@ -300,11 +299,10 @@ class _EnumeratedWorldModel:
         """The most probable latent trajectory (``infer_discrete`` at temperature 0)."""
         obs, single = self._prepare(obs)
         if self.engine == "hmm":
-            init, trans, emission = self._tables
-            log_lik = state_log_likelihood(emission, obs)
-            _, _, first = forward_backward(init, trans, log_lik, smooth=False)
+            log_lik = self._hmm.log_likelihood(obs)
+            _, _, first = self._hmm.forward_backward(log_lik, smooth=False)
             self._require_possible(obs, first)
-            latents = self._decode_joint(viterbi(init, trans, log_lik))
+            latents = self._decode_joint(self._hmm.viterbi(log_lik))
         else:
             self._require_possible(obs)
             latents = self._infer_discrete(obs, temperature=0)[0]
@@ -315,11 +313,10 @@ class _EnumeratedWorldModel:
         _check_length(num_samples, "num_samples")
         obs, single = self._prepare(obs)
         if self.engine == "hmm":
-            init, trans, emission = self._tables
-            log_lik = state_log_likelihood(emission, obs)
-            _, _, first = forward_backward(init, trans, log_lik, smooth=False)
+            log_lik = self._hmm.log_likelihood(obs)
+            _, _, first = self._hmm.forward_backward(log_lik, smooth=False)
             self._require_possible(obs, first)
-            latents = self._decode_joint(sample_paths(init, trans, log_lik, num_samples))
+            latents = self._decode_joint(self._hmm.sample_paths(log_lik, num_samples))
         else:
             self._require_possible(obs)
             latents = self._infer_discrete(obs, temperature=1, num_samples=num_samples)
@@ -379,7 +376,7 @@ class ObjectCentricModel(_EnumeratedWorldModel):
         red_at = cells == cells[None, :, None]
         symbol = torch.where(blue_at, BLUE, torch.where(red_at, RED, BLANK))  # [b, r, k]
         self.emission = self._emission_by_symbol()[symbol]  # [b, r, k, 3]
-        self._tables = self.compiled_tables()
+        self._hmm = CompiledHMM(*self.compiled_tables())
 
     def compiled_tables(self):
         """The CPTs multiplied out over the joint state ``(blue, red, velocity)``, restricted to
@@ -488,7 +485,7 @@ class LocalStateModel(_EnumeratedWorldModel):
         self.code_emission = self._emission_by_symbol()[CODE_TO_SYMBOL]  # [6, 3]
         self.transition = compiled_transition(world, self.tables)  # [S, S]
         self.config_emission = self.code_emission[self.configs]  # [S, n, 3]
-        self._tables = self.compiled_tables()
+        self._hmm = CompiledHMM(*self.compiled_tables())
         if form == "compiled":
             self.latent_sizes = {"config": S}
         else:
