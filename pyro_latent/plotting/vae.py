@@ -168,3 +168,28 @@ def plot_interpolations(path: Path, rows: Sequence[dict]) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_correlations(path: Path, panels: Sequence[dict]) -> Path:
+    """|correlation| matrices, one row per dict with ``label``, ``mean_corr``, ``sample_corr`` and
+    ``order`` (dimensions sorted by activity, most active first; a line marks the active ones)."""
+    fig, axes = plt.subplots(len(panels), 2, figsize=(8, 3.8 * len(panels)), squeeze=False)
+    for row, panel in zip(axes, panels, strict=True):
+        order = np.asarray(panel["order"])
+        for ax, key, title in zip(
+            row, ("mean_corr", "sample_corr"), ("posterior means", "posterior samples"), strict=True
+        ):
+            matrix = np.abs(np.asarray(panel[key], dtype=float))[np.ix_(order, order)]
+            np.fill_diagonal(matrix, np.nan)
+            image = ax.imshow(matrix, vmin=0, vmax=1, cmap="viridis")
+            edge = panel["n_active"] - 0.5
+            ax.axhline(edge, color="w", lw=1)
+            ax.axvline(edge, color="w", lw=1)
+            ax.set_title(f"{panel['label']}: {title}", fontsize=10)
+            ax.set_xlabel("dimension (by activity)")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        fig.colorbar(image, ax=row, shrink=0.8, label="|correlation|")
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
