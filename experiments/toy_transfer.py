@@ -199,6 +199,22 @@ def identifiers(models, T_star, cfg, names, seed):
     return curves, single, table
 
 
+def velocity_facts(world, m2, exact_invertible, exact_single) -> dict:
+    """Check the transferred velocity identifier against the post's rule on every state."""
+    cells = world.to_local(world.valid_states())
+    rule = ((cells == 4) | (cells == 5)).any(-1).long()
+    sure = exact_invertible.max(-1).values == 1
+    agree = (exact_invertible.argmax(-1) == rule) & sure
+    half = exact_single[:, 1] == 0.5
+    b = world.valid_states()[:, 0]
+    off_wall = (b != 0) & (b != world.n_cells - 2)
+    return {
+        "rule_agreement": int(agree.sum()),
+        "half_states": int(half.sum()),
+        "half_iff_off_wall": bool(torch.equal(half, off_wall)),
+    }
+
+
 def velocity_tree_rules(m1, m2, T_star, seed):
     """The post's decision tree for blue velocity on model 2's latent, fitted on 10⁴ pairs."""
     data = transfer_data(m1, m2, T_star, 10_000, ["blue_velocity"], seed=seed)
@@ -253,7 +269,8 @@ def run(ctx: Context) -> str:
     exact_inv = transfer_concept("blue_velocity", m1, m2, T_star)
     exact_one = transfer_concept("blue_velocity", m1, m2, 1)
     save_velocity_identifier(ctx.figure("toy_velocity_identifier.png"), world, exact_inv, exact_one)
-    rules = velocity_tree_rules(m1, m2, T_star, ctx.seed)
+    velocity = velocity_facts(world, m2, exact_inv, exact_one)
+    velocity["tree_rules"] = velocity_tree_rules(m1, m2, T_star, ctx.seed)
     timing["formula"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -283,13 +300,25 @@ def run(ctx: Context) -> str:
             },
             "learning_curves": curves,
             "single_frame_log_loss": single,
+            "velocity_identifier": velocity,
             "edits": edit_results,
             "profile": {k: v for k, v in cfg.items() if k != "noisy"},
             "seconds": timing,
         }
     )
     return report(
-        ctx, cfg, names, noise_free, noisy, mc, formula, rules, curves, single, table, edit_results
+        ctx,
+        cfg,
+        names,
+        noise_free,
+        noisy,
+        mc,
+        formula,
+        velocity,
+        curves,
+        single,
+        table,
+        edit_results,
     )
 
 
@@ -373,7 +402,7 @@ def _abstraction_paragraph(table, names, top):
 
 
 def report(
-    ctx, cfg, names, noise_free, noisy, mc, formula, rules, curves, single, table, edit_results
+    ctx, cfg, names, noise_free, noisy, mc, formula, velocity, curves, single, table, edit_results
 ):
     T_star = noise_free["smallest_invertible_window"]
     dist = noise_free["distance_from_identity"]
@@ -538,12 +567,16 @@ representative per frame), so the learners see the joint `p(l₁, l₂)` whose r
 
 ![velocity identifier](toy_velocity_identifier.png)
 
-Through an invertible window it is the post's rule: right exactly when some cell holds code 4 or 5
-(blue moving right), left when some cell holds 2 or 3; codes 0 and 1 say nothing. Through one frame
-it is ½ except with the pair at a wall. The decision tree fitted on 10⁴ pairs (depth ≤ 4 shown):
+Through an invertible window the exact identifier is the post's rule, right exactly when some cell
+holds code 4 or 5 (blue moving right) and left when some cell holds 2 or 3: it agrees with that
+rule on {velocity["rule_agreement"]} of {NUM_STATES} states, each with probability 1; codes 0 and 1
+say nothing (right panel). Through one frame it is exactly ½ on {velocity["half_states"]} states,
+{"exactly" if velocity["half_iff_off_wall"] else "NOT exactly"} those whose pair is away from the
+walls; against a wall the frame shows the velocity. The decision tree fitted on 10⁴ pairs (depth
+≤ 4 shown) tests cells for code 4 one by one, the "more complex" distributed identifier:
 
 ```
-{rules.strip()}
+{velocity["tree_rules"].strip()}
 ```
 
 ### Manipulating beliefs: `set_concept`
