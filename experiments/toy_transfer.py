@@ -98,8 +98,13 @@ def exact_noise_free(ctx, world, m1, m2):
     identity_T_star = torch.equal(
         translation_matrix(m1, m2, T_star), torch.eye(world.num_states, dtype=torch.float64)
     )
+    by_n = {}
+    for n in range(4, 13):
+        small = StripWorld(n)
+        by_n[n] = smallest_invertible_window(ObjectCentricModel(small), LocalStateModel(small))
     return {
         "smallest_invertible_window": T_star,
+        "smallest_invertible_window_by_n": by_n,
         "smallest_invertible_window_2to1": T_back,
         "identity_at_T_star": identity_T_star,
         "distance_from_identity": distance,
@@ -405,6 +410,9 @@ def report(
     ctx, cfg, names, noise_free, noisy, mc, formula, velocity, curves, single, table, edit_results
 ):
     T_star = noise_free["smallest_invertible_window"]
+    by_n = noise_free["smallest_invertible_window_by_n"]
+    by_n_text = ", ".join(f"{n}: {t}" for n, t in by_n.items())
+    by_n_note = ", i.e. T* = n" if all(t == n for n, t in by_n.items()) else ""
     dist = noise_free["distance_from_identity"]
     dist_row = " | ".join(f"{dist[T]:.4f}" for T in sorted(dist))
     dist_head = " | ".join(f"T={T}" for T in sorted(dist))
@@ -479,8 +487,9 @@ invisible, and red hides under blue).
 1→2 {T_star}, 2→1 {noise_free["smallest_invertible_window_2to1"]}), not 3. At `T = 3`,
 {noise_free["states_ambiguous_at_T3"]} states are still ambiguous: a red circle under a pair moving
 right moves with it and stays hidden until the window reaches back past the pair's last bounce, so
-"red under the left or the right blue cell" is undecidable for up to n − 1 frames. Distance from the
-identity, `1 − mean diag` (n = {N_CELLS}, ε = 0):
+"red under the left or the right blue cell" is undecidable for up to n − 1 frames. Measured for
+other strip lengths, the smallest invertible window (n: T*) is
+{by_n_text}{by_n_note}. Distance from the identity, `1 − mean diag` (n = {N_CELLS}, ε = 0):
 
 | {dist_head} |
 |{"---|" * len(dist)}
