@@ -416,8 +416,13 @@ def report(
     dist = noise_free["distance_from_identity"]
     dist_row = " | ".join(f"{dist[T]:.4f}" for T in sorted(dist))
     dist_head = " | ".join(f"T={T}" for T in sorted(dist))
+    noisy_T = sorted({T for by_T in noisy.values() for T in by_T})
+    noisy_head = " | ".join(f"T={T}" for T in noisy_T)
+    noisy_sep = "---|" * len(noisy_T)
     noisy_rows = "\n".join(
-        f"| {n} | {eps} | " + " | ".join(f"T={T}: {d:.4f}" for T, d in sorted(by_T.items())) + " |"
+        f"| {n} | {eps} | "
+        + " | ".join(f"{by_T[T]:.4f}" if T in by_T else "–" for T in noisy_T)
+        + " |"
         for (n, eps), by_T in sorted(noisy.items())
     )
     top = max(cfg["sizes"])
@@ -503,8 +508,10 @@ every window, which is feasible only for small worlds: computed exactly here for
 (3^(nT) up to 3^{max(n * max(v) for (n, _), v in noisy.items())} windows); larger `n·T` is refused
 with an error rather than approximated.
 
-| n | ε | 1 − mean diag |
-|---|---|---|
+One minus the mean diagonal, by window length `T`:
+
+| n | ε | {noisy_head} |
+|---|---|{noisy_sep}
 {noisy_rows}
 
 ### The invertible-case formula
