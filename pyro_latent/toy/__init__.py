@@ -1,26 +1,23 @@
-"""The toy strip world and its two Bayes-net world models (exact enumeration in Pyro)."""
+"""The toy strip world, its two Bayes-net world models, and concept transfer between them.
 
+* :class:`StripWorld`: the rules (``shared/design/strip-world.md``);
+* :class:`ObjectCentricModel`, :class:`LocalStateModel`: the two world models as Pyro programs
+  with exact enumeration;
+* concepts (:func:`get_concept`), the exact translation ``p(l₂ | l₁)``
+  (:func:`translation_matrix`), the transferred identifier ``E[c(l₁) | l₂]``
+  (:class:`TransferredIdentifier`), sampled and learned approximations, and belief edits
+  (:func:`set_concept`).
+"""
+
+from pyro_latent.toy.concepts import Concept, concept_names, get_concept
+from pyro_latent.toy.edits import set_concept
+from pyro_latent.toy.identifiers import TorchMLPClassifier, learning_curve
 from pyro_latent.toy.models import (
     ImpossibleObservationError,
     LocalStateModel,
     ObjectCentricModel,
 )
-from pyro_latent.toy.world import LOCAL_CODES, SYMBOLS, StripWorld
-
-__all__ = [
-    "LOCAL_CODES",
-    "SYMBOLS",
-    "ImpossibleObservationError",
-    "LocalStateModel",
-    "ObjectCentricModel",
-    "StripWorld",
-]
-
-# Concept transfer between the two models (issue #3).
-from pyro_latent.toy.concepts import Concept, concept_names, get_concept  # noqa: E402
-from pyro_latent.toy.edits import set_concept  # noqa: E402
-from pyro_latent.toy.identifiers import TorchMLPClassifier, learning_curve  # noqa: E402
-from pyro_latent.toy.transfer import (  # noqa: E402
+from pyro_latent.toy.transfer import (
     TransferredIdentifier,
     invertible_formula,
     monte_carlo_translation,
@@ -28,9 +25,16 @@ from pyro_latent.toy.transfer import (  # noqa: E402
     transfer_concept,
     translation_matrix,
 )
+from pyro_latent.toy.world import LOCAL_CODES, SYMBOLS, StripWorld
 
-__all__ += [
+__all__ = [
+    "LOCAL_CODES",
+    "SYMBOLS",
     "Concept",
+    "ImpossibleObservationError",
+    "LocalStateModel",
+    "ObjectCentricModel",
+    "StripWorld",
     "TorchMLPClassifier",
     "TransferredIdentifier",
     "concept_names",
