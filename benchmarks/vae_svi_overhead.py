@@ -59,7 +59,7 @@ from pyro.infer import SVI, Trace_ELBO
 from pyro.optim import Adam as PyroAdam
 from torch.nn import functional as F
 
-from pyro_latent.vae import VAE, get_preset, load_fashion_mnist
+from pyro_latent.vae import PRESETS, VAE, get_preset, load_fashion_mnist
 from pyro_latent.vae.training import make_loader
 
 TARGET = 1.10
@@ -141,12 +141,32 @@ def breakdown(vae: VAE, config, loader, t_torch: float) -> None:
         print(f"  {label:66s} {seconds:5.2f} s  ({seconds / t_torch:.2f}x)")
 
 
+def _positive(text: str) -> int:
+    """argparse type: an int ≥ 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive int, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--preset", default="small", help="network to time (default small)")
-    parser.add_argument("--repeats", type=int, default=3, help="alternating epochs (default 3)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    parser.add_argument("--limit", type=int, default=None, help="images per epoch (default all)")
+    parser.add_argument(
+        "--preset",
+        default="small",
+        choices=sorted(PRESETS),
+        help="network to time (default small)",
+    )
+    parser.add_argument(
+        "--repeats", type=_positive, default=3, help="alternating epochs (default 3)"
+    )
+    parser.add_argument("--threads", type=_positive, default=1, help="torch threads (default 1)")
+    parser.add_argument(
+        "--limit", type=_positive, default=None, help="images per epoch (default all)"
+    )
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--profile", action="store_true", help="profile even when within target")
     args = parser.parse_args(argv)

@@ -8,7 +8,13 @@ import shutil
 import pytest
 import torch
 
-from pyro_latent.vae import DEBIAN_DIR, SHOE_CLASSES, DataNotFoundError, load_fashion_mnist
+from pyro_latent.vae import (
+    DEBIAN_DIR,
+    SHOE_CLASSES,
+    DataNotFoundError,
+    ImageData,
+    load_fashion_mnist,
+)
 from pyro_latent.vae.data import RAW_MD5
 
 needs_debian = pytest.mark.skipif(
@@ -81,3 +87,34 @@ def test_corrupt_extracted_file_is_repaired_or_reported(tmp_path):
         load_fashion_mnist(tmp_path, train=False, debian_dir=tmp_path / "no-debian")
     # With the Debian package available, the file is restored from it.
     assert len(load_fashion_mnist(tmp_path, train=False)) == 10000
+
+
+def test_data_root_that_is_a_file_names_all_routes(tmp_path):
+    root = tmp_path / "data"
+    root.write_text("not a folder")
+    for bad in (root, root / "inside"):
+        with pytest.raises(DataNotFoundError, match="is a file") as info:
+            load_fashion_mnist(bad, train=False)
+        _assert_names_all_routes(str(info.value))
+        assert info.value.__cause__ is None
+
+
+def test_read_only_data_root_names_all_routes(tmp_path, monkeypatch):
+    from pyro_latent.vae import data
+
+    root = tmp_path / "ro"
+    root.mkdir()
+    # Tests may run as root, for whom chmod does not bite: fake the permission check.
+    monkeypatch.setattr(data.os, "access", lambda path, mode: False)
+    with pytest.raises(DataNotFoundError, match="not writable") as info:
+        load_fashion_mnist(root, train=False)
+    _assert_names_all_routes(str(info.value))
+
+
+@pytest.mark.parametrize("limit", [0, -5, 2.5, True])
+def test_limit_must_be_positive(tmp_path, limit):
+    with pytest.raises(ValueError, match="limit"):
+        load_fashion_mnist(tmp_path, train=False, limit=limit)
+    data = ImageData(torch.zeros(3, 784), torch.zeros(3, dtype=torch.int64), ("a",))
+    with pytest.raises(ValueError, match="limit"):
+        data.subset(limit)

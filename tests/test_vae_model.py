@@ -46,6 +46,10 @@ def test_decode_is_differentiable(vae):
         (-torch.rand(2, 784), r"\[0, 1\]"),
         (torch.randint(0, 255, (2, 784), dtype=torch.uint8), "255"),
         ([[0.0] * 784], "torch.Tensor"),
+        (torch.rand(5, 100, dtype=torch.float64), "shape"),
+        (torch.full((2, 784), float("nan"), dtype=torch.float64), "NaN"),
+        (torch.rand(2, 784, dtype=torch.float64) + 1, r"\[0, 1\]"),
+        (torch.full((2, 784), 2.0, dtype=torch.float16), r"\[0, 1\]"),
     ],
 )
 def test_encode_rejects_bad_images(vae, x, match):
@@ -60,6 +64,8 @@ def test_encode_rejects_bad_images(vae, x, match):
         (torch.zeros(3), "shape"),
         (torch.tensor([[0.0, float("nan"), 0.0]]), "NaN"),
         (torch.zeros(2, 3, dtype=torch.long), "floating point"),
+        (torch.zeros(2, 4, dtype=torch.float64), "shape"),
+        (torch.tensor([[0.0, float("inf"), 0.0]], dtype=torch.float64), "NaN or infinite"),
     ],
 )
 def test_decode_rejects_bad_latents(vae, z, match):
@@ -116,3 +122,43 @@ def test_presets():
 def test_bad_configs(kwargs):
     with pytest.raises(ValueError):
         VAEConfig(**{"name": "x", **kwargs})
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float16, torch.bfloat16])
+def test_other_float_dtypes_are_converted(vae, dtype):
+    x = torch.rand(4, 784)
+    loc, scale = vae.encode(x.to(dtype))
+    assert loc.dtype == torch.float32
+    tol = 1e-6 if dtype == torch.float64 else 5e-2
+    torch.testing.assert_close(loc, vae.encode(x)[0], atol=tol, rtol=tol)
+    probs = vae.decode(loc.to(dtype))
+    assert probs.dtype == torch.float32 and probs.shape == (4, 784)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(latent_dim=2.5), "latent_dim"),
+        (dict(latent_dim="3"), "latent_dim"),
+        (dict(latent_dim=True), "latent_dim"),
+        (dict(hidden=64), "hidden"),
+        (dict(hidden="64"), "hidden"),
+        (dict(hidden=(64.5,)), "hidden"),
+        (dict(hidden=(64, None)), "hidden"),
+        (dict(batch_size=12.5), "batch_size"),
+        (dict(lr="fast"), "lr"),
+        (dict(name=3), "name"),
+    ],
+)
+def test_config_types_are_checked(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        VAEConfig(**{"name": "x", **kwargs})
+
+
+def test_sweep_names():
+    assert get_preset("small-z10") == get_preset("small").with_latent_dim(10)
+    assert get_preset("small-z10").name == "small-z10"
+    assert get_preset("large-z5").hidden == get_preset("large").hidden
+    for bad in ("medium-z10", "small-z0", "small-zz", "small-z"):
+        with pytest.raises(KeyError, match="small-z10"):
+            get_preset(bad)

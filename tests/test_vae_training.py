@@ -11,12 +11,16 @@ import textwrap
 import time
 from pathlib import Path
 
+import pyro
 import pytest
 import torch
 
 from pyro_latent.vae import (
+    VAE,
     CheckpointError,
     CheckpointMismatchError,
+    ImageData,
+    UnfinishedRunWarning,
     VAEConfig,
     load_vae,
     read_checkpoint,
@@ -53,8 +57,8 @@ def _same_weights(a, b) -> bool:
 
 
 def test_one_epoch_improves_elbo(train_images):
-    torch.manual_seed(0)
-    untrained = train_vae(TINY, train_images, epochs=0, seed=0, checkpoint_dir=None)
+    pyro.set_rng_seed(0)  # the initial weights train_vae starts from
+    untrained = VAE(TINY).eval()
     before = evaluate_elbo(untrained, train_images[:500])
     trained = train_vae(TINY, train_images, epochs=1, seed=0, checkpoint_dir=None, progress=False)
     after = evaluate_elbo(trained, train_images[:500])
@@ -82,6 +86,7 @@ def test_checkpoint_round_trip(train_images, tmp_path):
     # weights_only=True reads it: only tensors and plain types inside.
     raw = torch.load(path, weights_only=True)
     assert raw["version"] == CHECKPOINT_VERSION and raw["epoch"] == 1
+    assert raw["target_epochs"] == 1
     ckpt = read_checkpoint(path)
     assert ckpt.config == TINY and ckpt.seed == 0 and ckpt.history == vae.history_
     assert ckpt.optim_state, "the optimiser state is part of the checkpoint"
@@ -205,13 +210,20 @@ def test_other_version_is_refused(checkpoint):
         (dict(config=VAEConfig("tiny", latent_dim=4, hidden=(32,), lr=1e-2)), "lr"),
         (dict(seed_in_file=5), "seed"),
         (dict(images=slice(0, 1000)), "training data"),
-        (dict(epochs=0), "epochs"),
+        (dict(config=VAEConfig("tiny", latent_dim=4, hidden=(16, 8))), "hidden"),
+        (dict(config=VAEConfig("tiny", latent_dim=3, hidden=(32,))), "latent_dim"),
+        (dict(epoch_in_file=3), "epochs"),
     ],
 )
 def test_mismatched_checkpoint_is_refused(checkpoint, train_images, change, match):
     if "seed_in_file" in change:  # a checkpoint moved to the folder of another seed
         ckpt = read_checkpoint(checkpoint)
         ckpt.seed = change["seed_in_file"]
+        write_checkpoint(checkpoint, ckpt)
+    if "epoch_in_file" in change:  # a longer run than the one asked for
+        ckpt = read_checkpoint(checkpoint)
+        ckpt.epoch = change["epoch_in_file"]
+        ckpt.history = ckpt.history * 3
         write_checkpoint(checkpoint, ckpt)
     config = change.get("config", TINY)
     images = train_images[change.get("images", slice(None))]
@@ -270,3 +282,135 @@ def test_cli_trains_and_resumes(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     assert "--resume" in capsys.readouterr().out
+
+
+def test_preset_mismatch_in_architecture_is_refused_by_load_vae(tmp_path, train_images):
+    other = VAEConfig("vae2d-a", latent_dim=2, hidden=(16, 8))  # same name, other layers
+    train_vae(other, train_images[:300], 1, seed=0, checkpoint_dir=tmp_path, progress=False)
+    with pytest.raises(CheckpointMismatchError, match="hidden=\\(16, 8\\)"):
+        load_vae("vae2d-a", seed=0, runs_dir=tmp_path)
+
+
+def test_unfinished_run_warns_and_old_checkpoints_load_as_finished(checkpoint):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_vae(checkpoint)  # a finished run: no warning
+    ckpt = read_checkpoint(checkpoint)
+    assert ckpt.target_epochs == 1 and ckpt.finished
+    ckpt.target_epochs = 5  # as if killed after 1 of 5 epochs
+    write_checkpoint(checkpoint, ckpt)
+    with pytest.warns(UnfinishedRunWarning, match="1 of its 5 epochs"):
+        vae = load_vae(checkpoint)
+    assert len(vae.history_) == 1
+    # A checkpoint written before target_epochs existed has no such field: loads silently.
+    ckpt.target_epochs = None
+    write_checkpoint(checkpoint, ckpt)
+    assert "target_epochs" not in torch.load(checkpoint, weights_only=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert read_checkpoint(checkpoint).finished
+        load_vae(checkpoint)
+
+
+@pytest.mark.parametrize("part", ["optim_shape", "optim_layout", "rng"])
+def test_unrestorable_state_is_a_checkpoint_error(checkpoint, train_images, part):
+    ckpt = read_checkpoint(checkpoint)
+    if part == "optim_shape":
+        name = next(iter(ckpt.optim_state))
+        moments = ckpt.optim_state[name]["state"][0]
+        moments["exp_avg"] = torch.zeros(3, 3)
+    elif part == "optim_layout":
+        ckpt.optim_state = {"encoder$$$nonexistent": {"state": {}, "param_groups": []}}
+    else:
+        ckpt.rng_state["torch"] = torch.zeros(5, dtype=torch.uint8)
+    write_checkpoint(checkpoint, ckpt)  # a valid digest: only the contents are wrong
+    _assert_refused(
+        checkpoint,
+        CheckpointError,
+        "cannot be resumed",
+        lambda: train_vae(
+            TINY, train_images, 2, seed=0, checkpoint_dir=checkpoint.parents[1], resume=True
+        ),
+    )
+
+
+def test_stale_temporaries_are_removed(checkpoint, train_images):
+    stale = checkpoint.parent / ".checkpoint.pt.abc123.tmp"
+    stale.write_bytes(b"half a checkpoint")
+    other = checkpoint.parent / "notes.txt"
+    other.write_text("kept")
+    train_vae(TINY, train_images, 1, seed=0, checkpoint_dir=checkpoint.parents[1], resume=True)
+    assert not stale.exists() and other.exists()
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(seed=-1), "seed"),
+        (dict(seed=1.5), "seed"),
+        (dict(seed=True), "seed"),
+        (dict(epochs=0), "epochs"),
+        (dict(epochs=-2), "epochs"),
+        (dict(epochs=1.5), "epochs"),
+    ],
+)
+def test_bad_seed_and_epochs(train_images, kwargs, match):
+    args = {"epochs": 1, "seed": 0, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        train_vae(TINY, train_images[:100], checkpoint_dir=None, progress=False, **args)
+
+
+def test_load_vae_rejects_bad_seed(tmp_path):
+    with pytest.raises(ValueError, match="seed"):
+        load_vae("small", seed=-1, runs_dir=tmp_path)
+
+
+@pytest.mark.parametrize("bad", [2.0, -0.5, float("nan")])
+def test_image_data_is_range_checked(bad):
+    images = torch.rand(100, 784)
+    images[3, 5] = bad
+    data = ImageData(images, torch.zeros(100, dtype=torch.int64), ("a",))
+    with pytest.raises(ValueError, match="NaN|\\[0, 1\\]"):
+        train_vae(TINY, data, 1, checkpoint_dir=None, progress=False)
+
+
+def test_load_vae_by_sweep_name(tmp_path, train_images):
+    with pytest.raises(FileNotFoundError, match="small-z10"):
+        load_vae("small-z10", seed=0, runs_dir=tmp_path)
+    vae = train_vae("small-z10", train_images[:300], 1, seed=0, checkpoint_dir=tmp_path)
+    assert checkpoint_path(vae.config, 0, tmp_path) == tmp_path / "small-z10-0" / "checkpoint.pt"
+    loaded = load_vae("small-z10", seed=0, runs_dir=tmp_path)
+    assert loaded.latent_dim == 10 and _same_weights(vae, loaded)
+    with pytest.raises(KeyError, match="<preset>-z<D>"):
+        load_vae("medium-z10", runs_dir=tmp_path)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [(["--limit", "-5"], "--limit"), (["--limit", "0"], "--limit"), (["--seed", "-1"], "--seed")],
+)
+def test_cli_rejects_bad_numbers(tmp_path, capsys, args, message):
+    from pyro_latent.cli import main
+
+    common = ["--preset", "vae2d-a", "--epochs", "1", "--runs-dir", str(tmp_path / "runs")]
+    assert main(["train", *common, *args]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("args", [["--preset", "medium"], ["--repeats", "0"], ["--limit", "-1"]])
+def test_benchmark_rejects_bad_arguments(args, capsys):
+    import importlib.util
+
+    from pyro_latent.study import experiments_dir
+
+    path = experiments_dir().parent / "benchmarks" / "vae_svi_overhead.py"
+    spec = importlib.util.spec_from_file_location("vae_svi_overhead_under_test", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with pytest.raises(SystemExit) as info:
+        module.main(args)
+    assert info.value.code == 2
+    assert "error" in capsys.readouterr().err

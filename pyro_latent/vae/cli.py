@@ -76,6 +76,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.epochs < 1:
         print("pyro-latent train: --epochs must be at least 1", file=sys.stderr)
         return 2
+    if args.limit is not None and args.limit < 1:
+        print("pyro-latent train: --limit must be at least 1", file=sys.stderr)
+        return 2
+    if args.seed < 0:
+        print("pyro-latent train: --seed must be non-negative", file=sys.stderr)
+        return 2
     try:
         train = load_fashion_mnist(
             args.data_dir, train=True, download=args.download, limit=args.limit

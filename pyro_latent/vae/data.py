@@ -24,6 +24,7 @@ routes, never as a torchvision traceback.
 from __future__ import annotations
 
 import hashlib
+import numbers
 import os
 import tempfile
 from collections.abc import Sequence
@@ -85,7 +86,8 @@ class ImageData:
         return self.images.shape[0]
 
     def subset(self, n: int | None) -> ImageData:
-        """The first ``n`` images (all when ``n`` is None): deterministic, no shuffling."""
+        """The first ``n ≥ 1`` images (all when ``n`` is None): deterministic, no shuffling."""
+        check_limit(n)
         if n is None or n >= len(self):
             return self
         return ImageData(self.images[:n], self.labels[:n], self.classes)
@@ -98,6 +100,14 @@ class ImageData:
     def fingerprint(self) -> str:
         """See :func:`image_fingerprint` (labels do not enter VAE training)."""
         return image_fingerprint(self.images)
+
+
+def check_limit(limit) -> None:
+    """``limit`` is None or an int ≥ 1, else a :class:`ValueError`."""
+    if limit is None:
+        return
+    if not isinstance(limit, numbers.Integral) or isinstance(limit, bool) or limit < 1:
+        raise ValueError(f"limit must be a positive int (number of images); got {limit!r}")
 
 
 def image_fingerprint(images: torch.Tensor) -> str:
@@ -155,6 +165,22 @@ def _extract_debian(root: Path, debian_dir: Path) -> bool:
     return True
 
 
+def _check_writable_root(root: Path) -> None:
+    """The data root (or its nearest existing parent) must be a writable folder."""
+    existing = root
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        what = "data root" if existing == root else f"data root {root}: its parent"
+        raise DataNotFoundError(
+            _routes(f"the {what} {existing} is a file, not a folder; give a folder.")
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise DataNotFoundError(
+            _routes(f"the data root {root} is not writable ({existing} is read-only).")
+        )
+
+
 def prepare_fashion_mnist(
     root: str | os.PathLike | None = None,
     *,
@@ -170,7 +196,13 @@ def prepare_fashion_mnist(
     raw = _raw_dir(root)
     if all(_verified(root).values()):
         return root
-    _extract_debian(root, Path(debian_dir))  # fills in what is missing or wrong, if installed
+    _check_writable_root(root)
+    try:
+        _extract_debian(root, Path(debian_dir))  # fills in what is missing or wrong, if installed
+    except OSError as err:
+        raise DataNotFoundError(
+            _routes(f"cannot write into the data root {root} ({err}); give a writable one.")
+        ) from None
     if not all(_verified(root).values()) and (
         download or all((raw / name).is_file() for name, _ in FashionMNIST.resources)
     ):
@@ -210,6 +242,7 @@ def load_fashion_mnist(
         debian_dir: where to look for Debian's ``dataset-fashion-mnist`` archives.
         limit: keep only the first ``limit`` images (tests, quick profiles).
     """
+    check_limit(limit)
     root = prepare_fashion_mnist(root, download=download, debian_dir=debian_dir)
     try:
         dataset = FashionMNIST(str(root), train=train, download=False)

@@ -27,6 +27,8 @@ Presets (:data:`PRESETS`), all with the Bernoulli likelihood:
 from __future__ import annotations
 
 import dataclasses
+import numbers
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -39,6 +41,10 @@ from torch.nn import functional as F
 from pyro_latent.vae.data import N_PIXELS
 
 LIKELIHOODS = ("bernoulli", "continuous_bernoulli")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -54,7 +60,22 @@ class VAEConfig:
     lr: float = 1e-3
 
     def __post_init__(self):
+        if not isinstance(self.name, str):
+            raise ValueError(f"config name must be a string; got {type(self.name).__name__}")
+        if not _is_int(self.latent_dim):
+            raise ValueError(f"latent_dim must be an int; got {self.latent_dim!r}")
+        if isinstance(self.hidden, str | bytes) or not isinstance(self.hidden, Sequence):
+            raise ValueError(f"hidden must be a sequence of ints; got {self.hidden!r}")
+        if not all(_is_int(h) for h in self.hidden):
+            raise ValueError(f"hidden must be a sequence of ints; got {self.hidden!r}")
+        if not _is_int(self.batch_size):
+            raise ValueError(f"batch_size must be an int; got {self.batch_size!r}")
+        if isinstance(self.lr, bool) or not isinstance(self.lr, numbers.Real):
+            raise ValueError(f"lr must be a number; got {self.lr!r}")
+        object.__setattr__(self, "latent_dim", int(self.latent_dim))
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        object.__setattr__(self, "batch_size", int(self.batch_size))
+        object.__setattr__(self, "lr", float(self.lr))
         if not self.name or "/" in self.name or self.name.startswith("."):
             raise ValueError(f"config name must be a plain non-empty word; got {self.name!r}")
         if self.latent_dim < 1:
@@ -95,12 +116,22 @@ PRESETS: dict[str, VAEConfig] = {
 }
 
 
+_SWEEP_NAME = re.compile(r"^(?P<base>.+)-z(?P<latent>[1-9][0-9]*)$")
+
+
 def get_preset(name: str) -> VAEConfig:
-    """The preset called ``name`` (see :data:`PRESETS`)."""
-    try:
+    """The preset called ``name`` (see :data:`PRESETS`), or ``<preset>-z<D>``: that preset with
+    a ``D``-dimensional latent (:meth:`VAEConfig.with_latent_dim`, the latent-size sweep's
+    ``small-z10`` and ``small-z40``)."""
+    if name in PRESETS:
         return PRESETS[name]
-    except KeyError:
-        raise KeyError(f"unknown VAE preset {name!r}; available: {', '.join(PRESETS)}") from None
+    match = _SWEEP_NAME.match(str(name))
+    if match and match["base"] in PRESETS:
+        return PRESETS[match["base"]].with_latent_dim(int(match["latent"]))
+    raise KeyError(
+        f"unknown VAE preset {name!r}; available: {', '.join(PRESETS)}, or <preset>-z<D> for "
+        "a preset with a D-dimensional latent (e.g. small-z10); or load a checkpoint by path"
+    )
 
 
 def _mlp(sizes: Sequence[int]) -> nn.Sequential:
@@ -162,6 +193,11 @@ class VAE(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
+    @property
+    def dtype(self) -> torch.dtype:
+        """The weights' dtype; ``encode``/``decode`` convert their inputs to it."""
+        return next(self.parameters()).dtype
+
     # --- the Pyro program ---------------------------------------------------------------------
 
     def likelihood(self, logits: torch.Tensor) -> dist.TorchDistribution:
@@ -193,7 +229,8 @@ class VAE(nn.Module):
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Posterior ``(loc, scale)``, each ``(N, D)``, of images ``(N, 784)``, ``(N, 28, 28)``
-        or ``(N, 1, 28, 28)`` with float values in ``[0, 1]``."""
+        or ``(N, 1, 28, 28)`` with float values in ``[0, 1]`` (any float dtype: converted to the
+        weights' dtype and device)."""
         return self.encoder(self.check_images(x))
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
@@ -237,7 +274,7 @@ class VAE(nn.Module):
                 f"pixel values must lie in [0, 1]; got range [{x.min().item():.3g}, "
                 f"{x.max().item():.3g}]"
             )
-        return x.reshape(-1, N_PIXELS).to(self.device)
+        return x.reshape(-1, N_PIXELS).to(device=self.device, dtype=self.dtype)
 
     def check_latents(self, z: torch.Tensor) -> torch.Tensor:
         """``z`` as ``(N, D)`` on this VAE's device, or a :class:`ValueError`."""
@@ -252,7 +289,7 @@ class VAE(nn.Module):
             )
         if not torch.isfinite(z).all():
             raise ValueError("latents contain NaN or infinite values")
-        return z.to(self.device)
+        return z.to(device=self.device, dtype=self.dtype)
 
     def extra_repr(self) -> str:
         c = self.config

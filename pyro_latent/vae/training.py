@@ -24,14 +24,25 @@ so ``1 epoch + resume 1 epoch`` ends with the same weights and ELBO as 2 epochs 
 A checkpoint that cannot be read, whose digest does not match, whose version is not
 :data:`CHECKPOINT_VERSION`, or whose config, seed or data differ from the run asked for, raises
 :class:`CheckpointError` (:class:`CheckpointMismatchError` for the last kind) before anything is
-written.
+written; so do weights, optimiser or RNG states that cannot be restored on ``resume``.
+
+Unfinished runs.  Checkpoints also store ``target_epochs``, the number of epochs the run was
+asked for.  :func:`load_vae` emits an :class:`UnfinishedRunWarning` (and still returns the VAE,
+so a partly trained model can be inspected) when ``epoch < target_epochs``; turn it into an
+error with ``warnings.simplefilter("error", UnfinishedRunWarning)``.  Checkpoints written before
+the field existed carry no target and are treated as finished.
+
+Temporary files that a killed writer left behind (``.checkpoint.pt.*.tmp``) are removed when
+:func:`train_vae` starts on that run folder.
 """
 
 from __future__ import annotations
 
 import hashlib
+import numbers
 import os
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,6 +70,10 @@ class CheckpointMismatchError(CheckpointError):
     """A readable checkpoint of a different run (config, seed, training data or epochs)."""
 
 
+class UnfinishedRunWarning(UserWarning):
+    """:func:`load_vae` was given the checkpoint of a run that stopped before its target epochs."""
+
+
 @dataclass
 class Checkpoint:
     """The contents of a checkpoint file, as read by :func:`read_checkpoint`."""
@@ -73,6 +88,12 @@ class Checkpoint:
     data: dict
     path: Path | None = None
     extra: dict = field(default_factory=dict)
+    target_epochs: int | None = None
+    """Epochs the run was asked for; ``None`` in checkpoints written before this field."""
+
+    @property
+    def finished(self) -> bool:
+        return self.target_epochs is None or self.epoch >= self.target_epochs
 
 
 # --- devices and paths ----------------------------------------------------------------------
@@ -140,6 +161,11 @@ def write_checkpoint(path: str | os.PathLike, checkpoint: Checkpoint) -> Path:
         "config": checkpoint.config.to_dict(),
         "seed": int(checkpoint.seed),
         "epoch": int(checkpoint.epoch),
+        **(
+            {}
+            if checkpoint.target_epochs is None
+            else {"target_epochs": int(checkpoint.target_epochs)}
+        ),
         "history": [float(v) for v in checkpoint.history],
         "data": dict(checkpoint.data),
         "model_state": {k: v.detach().cpu() for k, v in checkpoint.model_state.items()},
@@ -162,7 +188,33 @@ def write_checkpoint(path: str | os.PathLike, checkpoint: Checkpoint) -> Path:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync_dir(path.parent)
     return path
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (no-op where folders cannot be opened, e.g. Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Delete the ``.checkpoint.pt.*.tmp`` files a killed writer left in ``folder``."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    stale = sorted(folder.glob(f".{CHECKPOINT_NAME}.*.tmp"))
+    for tmp in stale:
+        tmp.unlink(missing_ok=True)
+    return stale
 
 
 def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
@@ -210,6 +262,9 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
             data=payload["data"],
             path=path,
             extra=payload.get("extra", {}),
+            target_epochs=(
+                None if payload.get("target_epochs") is None else int(payload["target_epochs"])
+            ),
         )
     except (KeyError, TypeError, ValueError) as err:
         raise CheckpointError(f"{path} has an invalid layout: {err}") from None
@@ -240,6 +295,14 @@ def _check_matches(ckpt: Checkpoint, config: VAEConfig, seed: int, data: dict, e
 
 
 def _build_vae(ckpt: Checkpoint, device: torch.device) -> VAE:
+    if not ckpt.finished:
+        warnings.warn(
+            f"{ckpt.path} is an unfinished run: {ckpt.epoch} of its {ckpt.target_epochs} "
+            "epochs. Finish it with train_vae(..., resume=True) (`pyro-latent train ... "
+            "--resume`); loading the partly trained weights anyway.",
+            UnfinishedRunWarning,
+            stacklevel=3,
+        )
     vae = VAE(ckpt.config)
     try:
         vae.load_state_dict(ckpt.model_state)
@@ -261,9 +324,12 @@ def load_vae(
     """A trained VAE, in eval mode, from a checkpoint file or folder, or a preset name.
 
     ``load_vae("small", seed=1)`` reads ``runs/small-1/checkpoint.pt`` and checks that its config
-    is still the ``small`` preset.  The returned VAE carries ``history_`` (training ELBO per
-    epoch), ``seed_`` and ``checkpoint_path_``.
+    is still the ``small`` preset; ``load_vae("small-z10")`` loads a run of the latent-size
+    sweep (see :func:`~pyro_latent.vae.model.get_preset`).  The returned VAE carries
+    ``history_`` (training ELBO per epoch), ``seed_`` and ``checkpoint_path_``.  A run that
+    stopped before its target epochs loads with an :class:`UnfinishedRunWarning`.
     """
+    _check_seed(seed)
     device = resolve_device(device)
     path = Path(name_or_path)
     if path.suffix == ".pt" or path.is_dir() or os.sep in str(name_or_path):
@@ -286,9 +352,15 @@ def load_vae(
 # --- training -------------------------------------------------------------------------------
 
 
+def _check_seed(seed) -> int:
+    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int; got {seed!r}")
+    return int(seed)
+
+
 def _as_images(data: ImageData | torch.Tensor, vae: VAE) -> torch.Tensor:
     if isinstance(data, ImageData):
-        return data.images
+        return vae.check_images(data.images).cpu()
     if isinstance(data, torch.Tensor):
         return vae.check_images(data).cpu()
     raise TypeError(f"data must be ImageData or a tensor of images; got {type(data).__name__}")
@@ -349,8 +421,12 @@ def train_vae(
     The returned VAE carries ``history_``: the mean training ELBO (nats/image) of each epoch.
     """
     config = get_preset(config) if isinstance(config, str) else config
-    if epochs < 0:
-        raise ValueError(f"epochs must be non-negative; got {epochs}")
+    if not isinstance(config, VAEConfig):
+        raise TypeError(f"config must be a VAEConfig or a preset name; got {type(config).__name__}")
+    if not isinstance(epochs, numbers.Integral) or isinstance(epochs, bool) or epochs < 1:
+        raise ValueError(f"epochs must be a positive int; got {epochs!r}")
+    seed = _check_seed(seed)
+    epochs = int(epochs)
     device = resolve_device(device)
     pyro.set_rng_seed(seed)  # before VAE(): the initial weights are drawn from it
     vae = VAE(config)
@@ -360,6 +436,8 @@ def train_vae(
     loader_generator = torch.Generator().manual_seed(seed)
     history: list[float] = []
     path = None if checkpoint_dir is None else checkpoint_path(config, seed, checkpoint_dir)
+    if path is not None:
+        remove_stale_temporaries(path.parent)
     if path is not None and path.exists():
         if not resume:
             raise CheckpointError(
@@ -368,10 +446,23 @@ def train_vae(
             )
         ckpt = read_checkpoint(path)
         _check_matches(ckpt, config, seed, data_record, epochs)
-        vae.load_state_dict(ckpt.model_state)
-        optimizer.set_state(ckpt.optim_state)
-        _set_rng_state(ckpt.rng_state, loader_generator, device)
+        try:
+            vae.load_state_dict(ckpt.model_state)
+            _check_optim_state(ckpt.optim_state, vae)
+            optimizer.set_state(ckpt.optim_state)
+            _set_rng_state(ckpt.rng_state, loader_generator, device)
+        except Exception as err:
+            raise CheckpointError(
+                f"{path} cannot be resumed: its saved state does not restore "
+                f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}). "
+                "Nothing was overwritten; delete the checkpoint to retrain."
+            ) from None
         history = list(ckpt.history)
+        if len(history) != ckpt.epoch:
+            raise CheckpointError(
+                f"{path} cannot be resumed: it records {ckpt.epoch} epochs but a history of "
+                f"{len(history)}. Nothing was overwritten; delete the checkpoint to retrain."
+            )
 
     vae.to(device).train()
     loader = make_loader(images.to(device), config.batch_size, loader_generator)
@@ -403,6 +494,7 @@ def train_vae(
                         rng_state=_rng_state(loader_generator, device),
                         data=data_record,
                         extra={"device": device.type},
+                        target_epochs=epochs,
                     ),
                 )
         epoch_bar.close()
@@ -410,6 +502,29 @@ def train_vae(
     vae.seed_ = seed
     vae.checkpoint_path_ = path
     return vae.eval()
+
+
+def _check_optim_state(optim_state, vae: VAE) -> None:
+    """Raise unless ``optim_state`` holds one Adam state per parameter of ``vae``, each with
+    moments of the parameter's shape (Pyro restores it lazily, at the first step)."""
+    if not isinstance(optim_state, dict):
+        raise TypeError(f"optimiser state is a {type(optim_state).__name__}, not a dict")
+    params = {f"encoder$$${k}": v for k, v in vae.encoder.named_parameters()}
+    params |= {f"decoder$$${k}": v for k, v in vae.decoder.named_parameters()}
+    unknown = set(optim_state) - set(params)
+    if unknown:
+        raise KeyError(f"optimiser state for unknown parameters {sorted(unknown)[:3]}")
+    for name, state in optim_state.items():
+        param = params[name]
+        for moments in state["state"].values():
+            for key in ("exp_avg", "exp_avg_sq"):
+                if key in moments and tuple(moments[key].shape) != tuple(param.shape):
+                    raise ValueError(
+                        f"{name}.{key} has shape {tuple(moments[key].shape)}, the parameter "
+                        f"{tuple(param.shape)}"
+                    )
+        if len(state["param_groups"]) != 1:
+            raise ValueError(f"{name}: expected one parameter group")
 
 
 def _train_epoch(svi: SVI, loader: DataLoader, n: int, desc: str, progress: bool) -> float:
