@@ -20,8 +20,12 @@ Presets (:data:`PRESETS`), all with the Bernoulli likelihood:
 * ``small``: 20-D latent, one narrow hidden layer of 64 units in encoder and decoder;
 * ``large``: 20-D latent, two wider hidden layers (512, 256);
 * ``vae2d-a``: 2-D latent, one hidden layer of 256 units;
-* ``vae2d-b``: 2-D latent, two hidden layers (512, 256): it differs from ``vae2d-a`` in size
-  (and is trained with the same seed), so the two latent spaces differ by architecture alone.
+* ``vae2d-b``: 2-D latent, two hidden layers (512, 256): it differs from ``vae2d-a`` in size.
+  The study trains both with the same seeds, so at one seed the two latent spaces differ by
+  architecture alone, and across seeds of one preset by the seed alone.
+
+``get_preset("small-z10")`` (any ``<preset>-z<D>``) is the preset with a ``D``-dimensional
+latent, as trained by the latent-size sweep.
 """
 
 from __future__ import annotations
