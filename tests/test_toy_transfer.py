@@ -86,24 +86,25 @@ def test_concepts_reject_latents_outside_the_support():
 
 
 # ----------------------------------------------------------------------------- brute force
-def brute_force_matrix(world, eps, T):
-    """``Σ_o p(l_dst | o) p(o | l_src)`` by looping over every window, from the world's rules."""
+def brute_force_matrix(world, eps, T, eps_dst=None):
+    """``Σ_o p_dst(l_dst | o) p_src(o | l_src)`` over every window, from the world's rules; the
+    source sees noise ``eps`` and the destination ``eps_dst`` (default: the same)."""
+    eps_dst = eps if eps_dst is None else eps_dst
     states = world.valid_states()
     S, n = len(states), world.n_cells
     starts = {}
     for s0 in range(S):
         window = world.rollout(states[s0], T)
         starts[int(world.state_index(window[-1]))] = world.render(window).numpy()
-    windows = np.stack([starts[s] for s in range(S)])  # [S, T, n]
-    emission = world.emission_probs(eps).numpy()
-    matrix = np.zeros((S, S))
-    for flat in itertools.product(range(3), repeat=n * T):
-        o = np.array(flat).reshape(T, n)
-        lik = np.array([np.prod(emission[windows[s], o]) for s in range(S)])
-        if lik.sum() == 0:
-            continue
-        matrix += np.outer(lik, lik / lik.sum())  # uniform prior at the last step
-    return torch.from_numpy(matrix)
+    windows = np.stack([starts[s] for s in range(S)]).reshape(S, -1)  # [S, T*n]
+    obs = np.array(list(itertools.product(range(3), repeat=n * T)))  # [W, T*n]
+    lik_src = np.stack([world.emission_probs(eps).numpy()[w, obs].prod(-1) for w in windows], 1)
+    lik_dst = np.stack(
+        [world.emission_probs(eps_dst).numpy()[w, obs].prod(-1) for w in windows], 1
+    )  # [W, S]
+    total = lik_dst.sum(-1, keepdims=True)
+    posterior = np.divide(lik_dst, total, out=np.zeros_like(lik_dst), where=total > 0)
+    return torch.from_numpy(lik_src.T @ posterior)  # uniform prior at the last step
 
 
 @pytest.mark.parametrize(("eps", "T"), [(0.0, 1), (0.0, 2), (0.1, 1), (0.1, 2), (0.3, 2)])
@@ -115,6 +116,24 @@ def test_translation_matrix_matches_brute_force(eps, T, direction):
     assert exact.shape == (world.num_states, world.num_states)
     torch.testing.assert_close(exact, brute_force_matrix(world, eps, T), rtol=0, atol=1e-12)
     torch.testing.assert_close(exact.sum(-1), torch.ones(world.num_states, dtype=torch.float64))
+
+
+@pytest.mark.parametrize(
+    ("eps_src", "eps_dst", "T"), [(0.0, 0.2, 2), (0.1, 0.3, 2), (0.3, 0.05, 1)]
+)
+@pytest.mark.parametrize("direction", ["1->2", "2->1"])
+def test_translation_matrix_with_different_noise_matches_brute_force(
+    eps_src, eps_dst, T, direction
+):
+    # Unequal noise makes the matrix asymmetric, so a rows/columns swap cannot pass.
+    world = StripWorld(4)
+    if direction == "1->2":
+        src, dst = ObjectCentricModel(world, eps_src), LocalStateModel(world, eps_dst)
+    else:
+        src, dst = LocalStateModel(world, eps_src), ObjectCentricModel(world, eps_dst)
+    expected = brute_force_matrix(world, eps_src, T, eps_dst)
+    assert float((expected - expected.T).abs().max()) > 1e-3
+    torch.testing.assert_close(translation_matrix(src, dst, T), expected, rtol=0, atol=1e-12)
 
 
 def test_literal_and_compiled_model2_give_the_same_matrix():
@@ -197,6 +216,73 @@ def test_translation_errors():
         smallest_invertible_window(m1, m2)
     with pytest.raises(ValueError, match="2 red cells"):
         latent_index(m2, torch.tensor([1, 1, 2, 2, 0]))
+    with pytest.raises(ValueError, match="max_window must be a positive int"):
+        smallest_invertible_window(*models(5)[1:], max_window="3")
+    with pytest.raises(ValueError, match="max_window must be a positive int"):
+        smallest_invertible_window(*models(5)[1:], max_window=-1)
+    with pytest.raises(ValueError, match="max_window must be a positive int"):
+        smallest_invertible_window(*models(5)[1:], max_window=0)
+    assert smallest_invertible_window(*models(5)[1:], max_window=np.int64(5)) == 5
+    assert smallest_invertible_window(*models(5)[1:], max_window=4) is None
+
+
+def test_latent_index_rejects_model2_latents_outside_the_support():
+    world, m1, m2 = models(10)
+    cells = world.to_local(world.valid_states())
+    assert torch.equal(latent_index(m2, cells), torch.arange(world.num_states))
+    valid = world.to_local(torch.tensor([0, 1, 1]))
+    assert valid.tolist() == [4, 5, 0, 0, 0, 0, 0, 0, 0, 0]
+    alias = torch.tensor([10, 4, 0, 0, 0, 0, 0, 0, 0, 0])  # same base-6 key as `valid`
+    with pytest.raises(ValueError, match="cell code 10 is outside 0..5"):
+        latent_index(m2, alias)
+    with pytest.raises(ValueError, match="cell code -6 is outside 0..5"):
+        latent_index(m2, torch.tensor([4, 5, 0, 0, 0, 0, 0, 0, -6, 1]))
+    with pytest.raises(ValueError, match="integer dtype"):
+        latent_index(m2, valid.double() + 0.7)
+    with pytest.raises(ValueError, match="integer dtype"):
+        latent_index(m2, valid.double())
+    with pytest.raises(ValueError, match="integer dtype"):
+        latent_index(m1, torch.tensor([0.0, 1.0, 1.0]))
+    with pytest.raises(ValueError, match="shape"):
+        latent_index(m2, valid[:5])
+    f = TransferredIdentifier("blue_velocity", m1, m2, 1).fit()
+    with pytest.raises(ValueError, match="outside 0..5"):
+        f.predict(alias[None])
+
+
+def test_cell_concept_checks_the_cell_against_the_world():
+    world, m1, m2 = models(10)
+    concept = get_concept("cell_99")  # no world given: checked when applied
+    with pytest.raises(ValueError, match="cell_99 does not exist.*n_cells = 10"):
+        concept(m1, world.valid_states())
+    with pytest.raises(ValueError, match="cell_99 does not exist.*n_cells = 10"):
+        concept(m2, world.to_local(world.valid_states()))
+    assert int(get_concept("cell_9")(m2, world.to_local(torch.tensor([8, 0, 0])))) == 2
+
+
+def test_bad_arguments_to_transfer_and_monte_carlo():
+    world, m1, m2 = models(4)
+    exact = translation_matrix(m1, m2, 1)
+    with pytest.raises(ValueError, match=r"matrix must be the \[S, S\] = \[16, 16\]"):
+        transfer_concept("blue_velocity", m1, m2, 1, matrix=torch.eye(3))
+    with pytest.raises(ValueError, match="matrix must be"):
+        transfer_concept("blue_velocity", m1, m2, 1, matrix=exact.numpy())
+    with pytest.raises(ValueError, match="batch_size must be a positive int"):
+        monte_carlo_translation(m1, m2, 1, 2, batch_size=0)
+    with pytest.raises(ValueError, match="num_samples must be a positive int"):
+        monte_carlo_translation(m1, m2, 1, 0)
+    noisy = ObjectCentricModel(world, 0.1)
+    with pytest.raises(ValueError, match="dst_model has obs_noise = 0"):
+        monte_carlo_translation(noisy, m2, 1, 2)
+    mc = monte_carlo_translation(m1, m2, 1, 5, batch_size=7)
+    assert torch.equal(mc.matrix(), mc.matrix(np.int64(5)))
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="num_samples must be a positive int"):
+            mc.tv_to(exact, bad)
+        with pytest.raises(ValueError, match="num_samples must be a positive int"):
+            expected_tv(exact, bad)
+    with pytest.raises(ValueError, match="exceeds the 5 draws"):
+        mc.matrix(6)
 
 
 # ----------------------------------------------------------------------------- transfer

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -15,7 +16,24 @@ from pyro_latent.toy.edits import (
 )
 from pyro_latent.toy.transfer import smallest_invertible_window
 
-EDITABLE = ("blue_velocity", "red_location", "blue_location", "cell_0", "cell_3", "cell_5")
+EDITABLE = ("blue_velocity", "red_location", "blue_location")
+
+
+def expected_changing_edits(world, name):
+    """Independent count of the (state, value) pairs whose edit is valid and not a no-op."""
+    n, count = world.n_cells, 0
+    for b, _r, v in world.valid_states().tolist():
+        if name == "blue_velocity":
+            count += b not in (0, n - 2)  # the flip is valid away from the walls
+        elif name == "red_location":
+            count += n - 1
+        else:  # blue_location: every other left cell the pair may sit at with its velocity
+            count += sum(
+                1
+                for b2 in range(n - 1)
+                if b2 != b and not (b2 == 0 and v == 0) and not (b2 == n - 2 and v == 1)
+            )
+    return count
 
 
 @pytest.fixture(scope="module")
@@ -29,14 +47,65 @@ def test_edits_agree_across_models_on_every_state(six, name):
     world, m1, m2 = six
     steps = smallest_invertible_window(m1, m2) - 1
     result = edit_agreement(m1, m2, name, steps)
-    assert result.edits > 0
-    assert result.disagreements == 0
+    # edits counts only edits that change the latent; each state has one no-op value
+    assert result.edits == expected_changing_edits(world, name)
+    assert result.unchanged == world.num_states
+    assert result.disagreements == 0 and result.one_sided == 0
     assert result.same_latent == result.edits
     # With as many future frames as the invertible window, model 1's search over its own
     # states finds exactly the edited state and nothing else.
     assert result.unique_match == result.edits
+    assert result.hidden_red_ambiguous == 0
     total = world.num_states * get_concept(name, world).num_values(world)
-    assert result.edits + result.impossible == total
+    assert result.edits + result.unchanged + result.impossible + result.one_sided == total
+
+
+def test_short_predictions_are_ambiguous_only_where_red_hides(six):
+    world, m1, m2 = six
+    result = edit_agreement(m1, m2, "red_location", 1)
+    assert result.unique_match < result.edits
+    assert result.hidden_red_ambiguous == result.edits - result.unique_match
+
+
+def test_no_single_cell_change_is_a_valid_state(six):
+    # Why cell_k is not invertible: every change of one cell's code leaves the support.
+    world, m1, m2 = six
+    cells = world.to_local(world.valid_states())
+    for k in range(world.n_cells):
+        for code in range(6):
+            edited = cells.clone()
+            edited[:, k] = code
+            changed = edited[:, k] != cells[:, k]
+            for row in edited[changed]:
+                with pytest.raises(ValueError):
+                    world.from_local(row)
+    for name in ("cell_0", "cell_3"):
+        with pytest.raises(ValueError, match=f"{name} is not an invertible identifier"):
+            set_concept(m2, cells[0], name, int(cells[0, int(name[-1])]))
+        with pytest.raises(ValueError, match=f"{name} is not an invertible identifier"):
+            edit_agreement(m1, m2, name, 2)
+
+
+def test_value_types(six):
+    world, m1, m2 = six
+    state = torch.tensor([3, 1, 1])
+    expected = torch.tensor([3, 1, 0])
+    for value in (0, np.int64(0), np.int32(0), torch.tensor(0)):
+        assert torch.equal(set_concept(m1, state, "blue_velocity", value), expected)
+    for value in (True, np.bool_(False), 0.0, torch.tensor(0.0), torch.tensor([0]), "0"):
+        with pytest.raises(ValueError, match="blue_velocity takes values 0..1"):
+            set_concept(m1, state, "blue_velocity", value)
+
+
+def test_float_latents_are_rejected(six):
+    world, m1, m2 = six
+    cells = world.to_local(torch.tensor([2, 2, 1]))
+    with pytest.raises(ValueError, match="integer dtype"):
+        set_concept(m2, cells.double() + 0.5, "blue_velocity", 1)
+    with pytest.raises(ValueError, match="integer dtype"):
+        set_concept(m2, cells.double(), "blue_velocity", 1)
+    with pytest.raises(ValueError, match="integer dtype"):
+        set_concept(m1, torch.tensor([2.0, 2.0, 1.0]), "blue_velocity", 1)
 
 
 def test_edits_agree_under_noise():
@@ -78,8 +147,8 @@ def test_impossible_edits_raise_clear_errors(six):
         set_concept(m2, world.to_local(at_left_wall), "blue_velocity", 0)
     with pytest.raises(ValueError, match="cannot set blue_location=4"):
         set_concept(m1, torch.tensor([2, 0, 1]), "blue_location", 4)  # at b = n-2, pointing right
-    with pytest.raises(ValueError, match="cannot set cell_0=1.*2 red cells"):
-        set_concept(m2, world.to_local(torch.tensor([2, 4, 1])), "cell_0", 1)
+    with pytest.raises(ValueError, match="cannot set blue_location=0.*into the wall"):
+        set_concept(m2, world.to_local(torch.tensor([2, 4, 0])), "blue_location", 0)
     with pytest.raises(ValueError, match="red_hidden is not an invertible identifier"):
         set_concept(m2, world.to_local(at_left_wall), "red_hidden", 1)
     with pytest.raises(ValueError, match="takes values 0..5"):

@@ -17,6 +17,7 @@ from pyro_latent.toy.identifiers import (
     learning_curve,
     make_learner,
     samples_to_accuracy,
+    samples_to_accuracy_by_seed,
     transfer_data,
 )
 from pyro_latent.toy.transfer import (
@@ -145,6 +146,19 @@ def test_samples_to_accuracy():
         for s, k, a in [(10, 0, 0.5), (10, 1, 1.0), (100, 0, 0.99), (100, 1, 1.0), (1000, 0, 1.0)]
     ] + [{"concept": "d", "learner": "tree", "size": 10, "seed": 0, "accuracy": 0.2}]
     assert samples_to_accuracy(records) == {("c", "tree"): 100, ("d", "tree"): None}
+    # the mean of (0.99, 1.0) passes at 100 but seed 0 is below 0.995 there
+    assert samples_to_accuracy(records, 0.995) == {("c", "tree"): 100, ("d", "tree"): None}
+    assert samples_to_accuracy(records, 0.995, rule="every") == {
+        ("c", "tree"): 1000,
+        ("d", "tree"): None,
+    }
+    assert samples_to_accuracy(records, rule="every") == {("c", "tree"): 100, ("d", "tree"): None}
+    assert samples_to_accuracy_by_seed(records, 0.995) == {
+        ("c", "tree"): [1000, 10],
+        ("d", "tree"): [None],
+    }
+    with pytest.raises(ValueError, match="rule must be one of"):
+        samples_to_accuracy(records, rule="median")
 
 
 def test_bad_arguments():
@@ -153,3 +167,9 @@ def test_bad_arguments():
     world = StripWorld(4)
     with pytest.raises(ValueError, match="decode must be"):
         transfer_data(ObjectCentricModel(world), LocalStateModel(world), 1, 5, [], decode="mode")
+    m1, m2 = ObjectCentricModel(world), LocalStateModel(world)
+    for sizes in ([], [0], [10, -5], [2.5], None):
+        with pytest.raises(ValueError, match="sizes must"):
+            learning_curve(m1, m2, 1, ["blue_velocity"], sizes, [0])
+    with pytest.raises(ValueError, match="seeds must be"):
+        learning_curve(m1, m2, 1, ["blue_velocity"], [10], [])

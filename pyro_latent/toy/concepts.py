@@ -184,12 +184,37 @@ register_concept(
 )
 
 
+def _check_cell(world: StripWorld, k: int) -> None:
+    if not 0 <= k < world.n_cells:
+        raise ValueError(
+            f"cell_{k} does not exist in a world with n_cells = {world.n_cells} "
+            f"(cells 0..{world.n_cells - 1})"
+        )
+
+
+def _cell_on_objects(k: int) -> _Fn:
+    def fn(world, states):
+        _check_cell(world, k)
+        return _cell_of_state(world, states, k)
+
+    return fn
+
+
+def _cell_on_cells(k: int) -> _Fn:
+    def fn(world, cells):
+        _check_cell(world, k)
+        return cells[..., k]
+
+    return fn
+
+
 def _cell_concept(k: int) -> Concept:
+    """``cell_k``; ``k`` is checked against the world's ``n_cells`` each time it is applied."""
     return Concept(
         f"cell_{k}",
         f"local state of cell {k} (model 2's six codes)",
-        lambda w, s: _cell_of_state(w, s, k),
-        lambda w, x: x[..., k],
+        _cell_on_objects(k),
+        _cell_on_cells(k),
         _code_labels,
     )
 

@@ -11,14 +11,19 @@ concept             model 1, ``(b, r, v)``          model 2, cells ``x``
 ``red_location``    ``r ← value``                   drop the red bit everywhere, add it at ``value``
 ``blue_location``   ``b ← value``                   drop the blue codes, write the pair at
                                                      ``value, value+1`` with its velocity
-``cell_k``          through ``to_local``            ``x_k ← value``
 ==================  ==============================  ==============================================
 
-``red_hidden`` is *not* invertible: many latents share each value and no one of them is "the"
-edit, so setting it is an error.  An edit whose result is not a valid state (a pair pointed into
-the wall it touches, a pair pushed off the strip, a cell code that breaks the one-red-one-pair
-rule) raises a ``ValueError`` that names the edit and the reason, rather than returning an
-invalid latent.
+Two concepts are *not* invertible, and setting them is a ``ValueError``:
+
+* ``red_hidden``: many latents share each value and no one of them is "the" edit;
+* ``cell_k``: changing the code of one cell and nothing else never gives a valid state (a red bit
+  added or removed breaks "exactly one red", a blue code added, removed or re-pointed breaks
+  "exactly one adjacent pair with one velocity"), so the only edit that keeps everything else
+  fixed is the no-op.  The tests check this exhaustively.
+
+An edit whose result is not a valid state (a pair pointed into the wall it touches, a pair pushed
+off the strip) raises a ``ValueError`` that names the edit and the reason, rather than returning
+an invalid latent.
 
 **The cross-model check** (the post: "iterate over possible changes to latent state 1 which match
 the predictions made by world model 2 when the relevant latent variable is changed").  With
@@ -36,8 +41,10 @@ the other.
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from pyro_latent.toy.concepts import get_concept, latent_space
@@ -52,15 +59,28 @@ __all__ = [
     "set_concept",
 ]
 
-INVERTIBLE = ("blue_velocity", "red_location", "blue_location", "cell_<k>")
+INVERTIBLE = ("blue_velocity", "red_location", "blue_location")
+
+
+def _as_int(value) -> int | None:
+    """``value`` as an ``int`` (Python, numpy or 0-d integer torch scalar), ``None`` otherwise."""
+    if isinstance(value, bool | np.bool_):
+        return None
+    if isinstance(value, torch.Tensor) and (value.dtype == torch.bool or value.dim() != 0):
+        return None
+    try:
+        return operator.index(value)
+    except TypeError:
+        return None
 
 
 def _check_value(concept, world, value) -> int:
     count = concept.num_values(world)
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < count:
+    index = _as_int(value)
+    if index is None or not 0 <= index < count:
         labels = ", ".join(f"{i} ({label})" for i, label in enumerate(concept.labels(world)))
         raise ValueError(f"{concept.name} takes values 0..{count - 1} [{labels}], got {value!r}")
-    return value
+    return index
 
 
 def _edit_objects(world, states, name, value):
@@ -69,11 +89,8 @@ def _edit_objects(world, states, name, value):
         v = torch.full_like(v, value)
     elif name == "red_location":
         r = torch.full_like(r, value)
-    elif name == "blue_location":
+    else:  # blue_location
         b = torch.full_like(b, value)
-    else:  # cell_k: the object-level state whose rendering differs only in cell k
-        cells = world.to_local(states)
-        return world.from_local(_edit_cells(world, cells, name, value))
     return torch.stack([b, r, v], -1)
 
 
@@ -86,13 +103,10 @@ def _edit_cells(world, cells, name, value):
         return torch.where(blue, cells % 2 + 2 + 2 * value, cells)
     if name == "red_location":
         return cells - cells % 2 + (index == value).long()
-    if name == "blue_location":
-        code = torch.where(cells >= 4, 4, torch.where(cells >= 2, 2, 0)).amax(-1, keepdim=True)
-        pair = (index == value) | (index == value + 1)
-        return cells % 2 + pair.long() * code
-    k = int(name.split("_")[1])
-    cells[..., k] = value
-    return cells
+    # blue_location
+    code = torch.where(cells >= 4, 4, torch.where(cells >= 2, 2, 0)).amax(-1, keepdim=True)
+    pair = (index == value) | (index == value + 1)
+    return cells % 2 + pair.long() * code
 
 
 def _in_support(world, space: str, latents: torch.Tensor) -> torch.Tensor:
@@ -110,13 +124,6 @@ def _edit(model, latents: torch.Tensor, name: str, value: int) -> tuple[torch.Te
     """The edited latents (possibly invalid) and the mask of valid results, batched."""
     world = model.world
     if latent_space(model) == "objects":
-        if name.startswith("cell_"):
-            cells = _edit_cells(world, world.to_local(latents), name, value)
-            ok = _in_support(world, "cells", cells)
-            edited = latents.clone()
-            if bool(ok.any()):
-                edited[ok] = world.from_local(cells[ok])
-            return edited, ok
         edited = _edit_objects(world, latents, name, value)
     else:
         edited = _edit_cells(world, latents, name, value)
@@ -129,6 +136,12 @@ def _check_concept(world, name, value):
         raise ValueError(
             "red_hidden is not an invertible identifier: many states share each value and none "
             "is the edit; invertible ones are " + ", ".join(INVERTIBLE)
+        )
+    if concept.name.startswith("cell_"):
+        raise ValueError(
+            f"{concept.name} is not an invertible identifier: changing one cell's code and "
+            "nothing else never gives a valid state (one red, one adjacent blue pair), so only "
+            "the no-op keeps everything else fixed; invertible ones are " + ", ".join(INVERTIBLE)
         )
     return concept, _check_value(concept, world, value)
 
@@ -145,18 +158,17 @@ def set_concept(model, latent, name: str, value: int) -> torch.Tensor:
     if latent_space(model) == "objects":
         original = world.check_states(latent)
     else:
+        world.from_local(latent)  # the latent itself must be valid (integer dtype, support)
         original = torch.as_tensor(latent).long()
-        world.from_local(original)  # the latent itself must be valid
     edited, ok = _edit(model, original, concept.name, value)
     if not bool(ok.all()):
         bad = original[~ok][0]
         label = concept.labels(world)[value]
         try:
-            if latent_space(model) == "objects" and not concept.name.startswith("cell_"):
+            if latent_space(model) == "objects":
                 world.check_states(edited[~ok][0])
             else:
-                cells = world.to_local(bad) if latent_space(model) == "objects" else bad
-                world.from_local(_edit_cells(world, cells, concept.name, value))
+                world.from_local(edited[~ok][0])
             reason = "the result is not a valid state"
         except ValueError as error:
             reason = str(error)
@@ -190,14 +202,22 @@ def matching_latents(src_model, src_latent, dst_model, steps: int) -> torch.Tens
 
 @dataclass
 class EditAgreement:
-    """Outcome of :func:`edit_agreement` for one concept over every valid state and value."""
+    """Outcome of :func:`edit_agreement` for one concept over every valid state and value.
+
+    Every ``(state, value)`` pair falls in exactly one of ``edits``, ``unchanged``,
+    ``impossible`` and ``one_sided``.  ``same_latent``, ``unique_match`` and
+    ``hidden_red_ambiguous`` count among the ``edits`` only.
+    """
 
     concept: str
-    edits: int  # (state, value) pairs where both models accept the edit
+    edits: int  # pairs both models accept and where the edit changes the latent
+    unchanged: int  # pairs both models accept where the value is already the concept's (no-op)
     impossible: int  # pairs that both models reject
-    disagreements: int  # pairs where only one model accepts, or the predictions differ
-    same_latent: int  # accepted pairs where to_local(set₁) == set₂
-    unique_match: int  # accepted pairs where model 1's search finds exactly set₁
+    one_sided: int  # pairs that only one model accepts
+    disagreements: int  # one_sided plus accepted pairs whose predictions differ
+    same_latent: int  # edits where to_local(set₁) == set₂
+    unique_match: int  # edits where model 1's search finds exactly set₁
+    hidden_red_ambiguous: int  # edits without a unique match whose edited state hides red
 
     @property
     def agree(self) -> bool:
@@ -211,22 +231,40 @@ def edit_agreement(model1, model2, name: str, steps: int) -> EditAgreement:
     concept, _ = _check_concept(world, name, 0)
     states = world.valid_states()
     cells = state_space(model2).latents
-    edits = impossible = disagreements = same = unique = 0
+    hidden = get_concept("red_hidden")
+    edits = unchanged = impossible = one_sided = disagreements = same = unique = ambiguous = 0
     for value in range(concept.num_values(world)):
         first, ok1 = _edit(model1, states, concept.name, value)
         second, ok2 = _edit(model2, cells, concept.name, value)
         impossible += int((~ok1 & ~ok2).sum())
-        disagreements += int((ok1 != ok2).sum())
+        one_sided += int((ok1 != ok2).sum())
         both = ok1 & ok2
-        edits += int(both.sum())
         if not bool(both.any()):
             continue
-        first, second = first[both], second[both]
-        p1 = predicted_observations(model1, first, steps)
-        p2 = predicted_observations(model2, second, steps)
+        p1 = predicted_observations(model1, first[both], steps)
+        p2 = predicted_observations(model2, second[both], steps)
         disagreements += int((~torch.isclose(p1, p2, atol=1e-12).flatten(1).all(-1)).sum())
+        changed = (first != states).any(-1) | (second != cells).any(-1)
+        unchanged += int((both & ~changed).sum())
+        keep = both & changed
+        edits += int(keep.sum())
+        if not bool(keep.any()):
+            continue
+        first, second = first[keep], second[keep]
         same += int((world.to_local(first) == second).all(-1).sum())
         match = matching_latents(model2, second, model1, steps)  # [E, S]
         expected = torch.nn.functional.one_hot(world.state_index(first), len(states)).bool()
-        unique += int((match == expected).all(-1).sum())
-    return EditAgreement(concept.name, edits, impossible, disagreements, same, unique)
+        is_unique = (match == expected).all(-1)
+        unique += int(is_unique.sum())
+        ambiguous += int((~is_unique & (hidden(model1, first) == 1)).sum())
+    return EditAgreement(
+        concept.name,
+        edits,
+        unchanged,
+        impossible,
+        one_sided,
+        disagreements + one_sided,
+        same,
+        unique,
+        ambiguous,
+    )

@@ -18,11 +18,14 @@ identifier can be scored **on every valid destination latent** against the exact
 * ``log_loss_gap``: ``(1/S) Σ_{l_d} KL(f_d(l_d) ‖ f̂(l_d))``, the excess log loss over the Bayes
   predictor, probabilities clipped at ``1e-6`` (the non-invertible case, where ``f_d`` is soft).
 
-``g_d`` is the destination's MAP latent (``infer_discrete`` at temperature 0) as in the post, or
-one posterior draw (temperature 1): with a single frame MAP breaks ties to one representative per
-frame, while a posterior draw keeps the joint ``p(l_s, l_d)`` whose regression function is
-``f_d`` on every state.  Latents are fed to the learners one-hot (``latent_features``): model 1
-as ``(blue, red, velocity)`` indicators, model 2 as six indicators per cell.
+``g_d`` is the destination's MAP latent as in the post (``model.map``: Viterbi over the compiled
+tables with the default ``engine="hmm"``, ``infer_discrete`` at temperature 0 with
+``engine="enum"``), or one posterior draw (``model.sample_posterior``: forward-filtering
+backward-sampling, or ``infer_discrete`` at temperature 1): with a single frame MAP breaks
+ties to one representative per frame, while a posterior draw keeps the joint ``p(l_s, l_d)``
+whose regression function is ``f_d`` on every state.  Latents are fed to the learners one-hot
+(``latent_features``): model 1 as ``(blue, red, velocity)`` indicators, model 2 as six indicators
+per cell.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ __all__ = [
     "learning_curve",
     "make_learner",
     "samples_to_accuracy",
+    "samples_to_accuracy_by_seed",
     "transfer_data",
 ]
 
@@ -275,6 +279,26 @@ class _Constant:
         return np.ones((X.shape[0], 1))
 
 
+def _check_sizes(sizes, name: str) -> list[int]:
+    """Sorted distinct positive training-set sizes, or a ``ValueError``."""
+    try:
+        values = list(sizes)
+    except TypeError:
+        raise ValueError(
+            f"{name} must be a non-empty list of positive ints, got {sizes!r}"
+        ) from None
+    if not values:
+        raise ValueError(f"{name} must be a non-empty list of positive ints, got {sizes!r}")
+    out = []
+    for value in values:
+        if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer):
+            raise ValueError(f"{name} must hold positive ints, got {value!r}")
+        if value < 1:
+            raise ValueError(f"{name} must hold positive ints, got {value!r}")
+        out.append(int(value))
+    return sorted(set(out))
+
+
 def learning_curve(
     src_model,
     dst_model,
@@ -290,7 +314,10 @@ def learning_curve(
 ) -> list[dict]:
     """Fit every learner on the first ``size`` pairs of each seed's data, for every concept, and
     score it against the exact transferred identifier.  Returns one record per fit."""
-    sizes = sorted(int(s) for s in sizes)
+    sizes = _check_sizes(sizes, "sizes")
+    seeds = list(seeds)
+    if not seeds:
+        raise ValueError("seeds must be a non-empty list of ints")
     matrix = translation_matrix(src_model, dst_model, window)
     exact = {
         name: transfer_concept(name, src_model, dst_model, window, matrix=matrix)
@@ -328,16 +355,46 @@ def learning_curve(
     return records
 
 
-def samples_to_accuracy(records: list[dict], threshold: float = 0.99) -> dict:
-    """``{(concept, learner): smallest size whose mean accuracy over seeds ≥ threshold}``
-    (``None`` where no size reaches it)."""
+SAMPLE_RULES = ("mean", "every")
+
+
+def samples_to_accuracy(records: list[dict], threshold: float = 0.99, rule: str = "mean") -> dict:
+    """``{(concept, learner): smallest size that reaches ``threshold``}`` (``None`` if none does).
+
+    ``rule="mean"``: the mean accuracy over seeds reaches it (a seed may still be below);
+    ``rule="every"``: every seed's accuracy reaches it at that size.
+    """
+    if rule not in SAMPLE_RULES:
+        raise ValueError(f"rule must be one of {SAMPLE_RULES}, got {rule!r}")
+    combine = np.mean if rule == "mean" else np.min
+    out = {}
+    for key, by_size in _accuracy_table(records).items():
+        reached = [s for s in sorted(by_size) if combine(by_size[s]) >= threshold]
+        out[key] = reached[0] if reached else None
+    return out
+
+
+def samples_to_accuracy_by_seed(records: list[dict], threshold: float = 0.99) -> dict:
+    """``{(concept, learner): [first size at which each seed reaches threshold or None]}``, in
+    seed order: the spread across seeds of the samples needed."""
+    by_seed: dict[tuple, dict[int, list[tuple[int, float]]]] = {}
+    for r in records:
+        key = (r["concept"], r["learner"])
+        by_seed.setdefault(key, {}).setdefault(r["seed"], []).append((r["size"], r["accuracy"]))
+    out = {}
+    for key, seeds in by_seed.items():
+        firsts = []
+        for seed in sorted(seeds):
+            reached = [s for s, a in sorted(seeds[seed]) if a >= threshold]
+            firsts.append(reached[0] if reached else None)
+        out[key] = firsts
+    return out
+
+
+def _accuracy_table(records: list[dict]) -> dict[tuple, dict[int, list[float]]]:
     table: dict[tuple, dict[int, list[float]]] = {}
     for r in records:
         table.setdefault((r["concept"], r["learner"]), {}).setdefault(r["size"], []).append(
             r["accuracy"]
         )
-    out = {}
-    for key, by_size in table.items():
-        reached = [s for s in sorted(by_size) if np.mean(by_size[s]) >= threshold]
-        out[key] = reached[0] if reached else None
-    return out
+    return table

@@ -42,12 +42,15 @@ The tests check this against an independent brute force written from the world's
 Pyro's ``log_evidence`` and ``marginals``, and against the Monte-Carlo estimate of
 :func:`monte_carlo_translation`, which samples observations from the *source Pyro program*
 (``poutine.condition`` on the first step's latents, exact here because the window is determined
-by its last state) and posterior latents from the *destination Pyro program* (``infer_discrete``).
+by its last state) and posterior latents from the *destination model* (``sample_posterior``: with
+the default ``engine="hmm"`` forward-filtering backward-sampling over the compiled tables, with
+``engine="enum"`` ``infer_discrete`` on the Pyro program).
 """
 
 from __future__ import annotations
 
 import math
+import operator
 from dataclasses import dataclass
 
 import numpy as np
@@ -168,22 +171,14 @@ def state_space(model) -> StateSpace:
 def latent_index(model, latents) -> torch.Tensor:
     """Index in ``world.valid_states()`` of each latent of ``model`` (``[..., d] -> [...]``).
 
-    Raises ``ValueError`` for a latent outside the model's support.
+    Raises ``ValueError`` for a latent outside the model's support (for model 2: a non-integer
+    dtype, a code outside ``0..5``, or a configuration that is not the image of a valid state).
     """
     world = model.world
     if latent_space(model) == "objects":
         return world.state_index(latents)
-    cells = torch.as_tensor(latents).long()
-    if cells.dim() == 0 or cells.shape[-1] != world.n_cells:
-        raise ValueError(f"cells must have shape [..., {world.n_cells}], got {tuple(cells.shape)}")
-    keys, order = _config_keys(world)
-    key = _base6(cells)
-    pos = torch.searchsorted(keys, key).clamp(max=len(keys) - 1)
-    found = keys[pos] == key
-    if not bool(found.all()):
-        world.from_local(cells[~found][:1])  # raises with the precise reason
-        raise ValueError(f"configuration {cells[~found][0].tolist()} is not a valid state")
-    return order[pos]
+    # from_local validates dtype, shape, code range and the one-red / one-pair rules, vectorised
+    return world.state_index(world.from_local(latents))
 
 
 def _base6(cells: torch.Tensor) -> torch.Tensor:
@@ -288,14 +283,10 @@ def translation_matrix(
     """
     T = _check_length(window, "window")
     _check_pair(src_model, dst_model)
+    _check_noise_pair(src_model, dst_model)
     src, dst = state_space(src_model), state_space(dst_model)
     n = src_model.world.n_cells
     if src_model.obs_noise > 0:
-        if dst_model.obs_noise == 0:
-            raise ValueError(
-                "src_model has obs_noise > 0 but dst_model has obs_noise = 0: the source emits "
-                "windows that the destination finds impossible, so p(l_dst | o) is undefined"
-            )
         if 3 ** (n * T) > max_windows:
             raise ValueError(
                 f"exact enumeration of 3^(n·T) = 3^{n * T} observation windows exceeds "
@@ -326,6 +317,29 @@ def _check_pair(src_model, dst_model) -> None:
         )
 
 
+def _check_noise_pair(src_model, dst_model) -> None:
+    if src_model.obs_noise > 0 and dst_model.obs_noise == 0:
+        raise ValueError(
+            "src_model has obs_noise > 0 but dst_model has obs_noise = 0: the source emits "
+            "windows that the destination finds impossible, so p(l_dst | o) is undefined"
+        )
+
+
+def _check_count(value, name: str) -> int:
+    """A positive int (numpy / torch integer scalars accepted), or a ``ValueError``."""
+    if isinstance(value, bool | np.bool_) or (
+        isinstance(value, torch.Tensor) and value.dtype == torch.bool
+    ):
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    try:
+        count = operator.index(value)
+    except TypeError:
+        raise ValueError(f"{name} must be a positive int, got {value!r}") from None
+    if count < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return count
+
+
 def distance_from_identity(matrix: torch.Tensor) -> float:
     """Mean over rows of ``TV(M[s, ·], δ_s) = 1 - M[s, s]``: 0 exactly when ``M = I``."""
     return float(1 - matrix.diagonal().mean())
@@ -347,7 +361,9 @@ def smallest_invertible_window(
     """
     if src_model.obs_noise or dst_model.obs_noise:
         raise ValueError("with obs_noise > 0 the translation is never exactly the identity")
-    max_window = max_window or src_model.world.period + 1
+    if max_window is None:
+        max_window = src_model.world.period + 1
+    max_window = _check_count(max_window, "max_window")
     eye = torch.eye(src_model.world.num_states, dtype=torch.float64)
     for T in range(1, max_window + 1):
         if torch.allclose(translation_matrix(src_model, dst_model, T), eye, atol=atol):
@@ -376,9 +392,18 @@ def transfer_concept(
     state ``s``.  Pass ``matrix`` (``translation_matrix(src, dst, window)``) to reuse it.
     """
     concept = get_concept(concept, src_model.world)
+    T = _check_length(window, "window")
+    _check_pair(src_model, dst_model)
     if matrix is None:
-        matrix = translation_matrix(src_model, dst_model, window)
-    prior = state_space(src_model).prior_last(_check_length(window, "window"))
+        matrix = translation_matrix(src_model, dst_model, T)
+    S = src_model.world.num_states
+    if not isinstance(matrix, torch.Tensor) or tuple(matrix.shape) != (S, S):
+        shape = tuple(matrix.shape) if isinstance(matrix, torch.Tensor) else type(matrix).__name__
+        raise ValueError(
+            f"matrix must be the [S, S] = [{S}, {S}] translation_matrix(src, dst, {T}), got {shape}"
+        )
+    matrix = matrix.double()
+    prior = state_space(src_model).prior_last(T)
     joint = prior[:, None] * matrix  # p(l_src, l_dst)
     values = concept_values(concept, src_model)
     one_hot = torch.nn.functional.one_hot(values, concept.num_values(src_model.world)).double()
@@ -453,11 +478,12 @@ class FormulaCheck:
 
 
 def invertible_formula(concept: Concept | str, src_model, dst_model, window: int) -> FormulaCheck:
-    """Evaluate ``f_d(l_d) = c(g_s(g_d⁻¹(l_d)))`` with Pyro MAP decoding, and compare it with
-    the exact ``E[c(l_s) | l_d]``.
+    """Evaluate ``f_d(l_d) = c(g_s(g_d⁻¹(l_d)))`` with MAP decoding, and compare it with the
+    exact ``E[c(l_s) | l_d]``.
 
     ``g_d⁻¹(l_d)`` is the noise-free window that ends in ``l_d``; ``g_s`` and ``g_d`` are the
-    models' MAP latents at the last step (``infer_discrete`` at temperature 0).
+    models' MAP latents at the last step (``model.map``: Viterbi over the compiled tables with
+    the default ``engine="hmm"``, ``infer_discrete`` at temperature 0 with ``engine="enum"``).
     """
     concept = get_concept(concept, src_model.world)
     T = _check_length(window, "window")
@@ -523,6 +549,12 @@ class MonteCarloTranslation:
 
     def matrix(self, num_samples: int | None = None) -> torch.Tensor:
         """The estimate ``M̂ [S, S]`` from the first ``num_samples`` draws (all by default)."""
+        if num_samples is not None:
+            num_samples = _check_count(num_samples, "num_samples")
+            if num_samples > self.samples.shape[0]:
+                raise ValueError(
+                    f"num_samples = {num_samples} exceeds the {self.samples.shape[0]} draws held"
+                )
         draws = self.samples[:num_samples]
         S = self.samples.shape[1]
         counts = torch.nn.functional.one_hot(draws, S).double().sum(0)
@@ -561,13 +593,17 @@ def monte_carlo_translation(
 ) -> MonteCarloTranslation:
     """Sampled ``p(l_dst | l_src)``: for each source state, ``num_samples`` observation windows
     from the source program (conditioned on that state) and one posterior draw of the
-    destination latent for each (``sample_posterior``, i.e. ``infer_discrete`` at temperature 1).
+    destination latent for each (``sample_posterior``: forward-filtering backward-sampling over
+    the compiled tables with the default ``engine="hmm"``, ``infer_discrete`` at temperature 1
+    with ``engine="enum"``).
 
     Uses and reseeds Pyro's global RNG with ``seed``.
     """
     T = _check_length(window, "window")
-    _check_length(num_samples, "num_samples")
+    num_samples = _check_count(num_samples, "num_samples")
+    batch_size = _check_count(batch_size, "batch_size")
     _check_pair(src_model, dst_model)
+    _check_noise_pair(src_model, dst_model)
     pyro.set_rng_seed(seed)
     S = src_model.world.num_states
     last = torch.arange(S).repeat(num_samples)  # draw-major: row j*S + s
@@ -585,6 +621,7 @@ def monte_carlo_translation(
 def expected_tv(matrix: torch.Tensor, num_samples: int) -> float:
     """Leading-order ``E[TV]`` of an ``n``-draw empirical row: ``½ Σ_k sqrt(2 p_k(1-p_k) / (π n))``
     averaged over rows (the ``1/√n`` reference line)."""
+    num_samples = _check_count(num_samples, "num_samples")
     p = matrix.clamp(0, 1)
     per_row = 0.5 * torch.sqrt(2 * p * (1 - p) / (math.pi * num_samples)).sum(-1)
     return float(per_row.mean())
