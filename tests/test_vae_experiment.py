@@ -95,11 +95,18 @@ def test_correlation_story_is_conditional():
     assert "gap lives" not in low_active and "gap remains" in low_active
 
 
-def _two_d(nearest, ratio, blends, wheres):
+def _two_d(nearest, ratio, blends, wheres, second=None, accuracy=0.99):
     return {
-        "path": {"nearest": nearest, "ratio": ratio, "blends": blends},
+        "path": {
+            "nearest": nearest,
+            "second": second or [0] * len(nearest),
+            "ratio": ratio,
+            "blends": blends,
+        },
         "shoes": {"where": wheres[0]},
-        "shoes_by_seed": {s: {"where": w} for s, w in enumerate(wheres)},
+        "shoes_by_seed": {
+            s: {"where": w, "linear_separability": accuracy} for s, w in enumerate(wheres)
+        },
     }
 
 
@@ -108,9 +115,10 @@ CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat") + ("x",) * 5
 
 def test_path_story_follows_the_captions():
     module = _module()
-    via_dress = _two_d([0, 0, 3, 3, 1], [0.5, 0.6, 0.7, 0.8, 0.4], [], ["top"])
+    via_dress = _two_d([0, 0, 3, 3, 1], [0.5, 0.6, 0.7, 0.95, 0.4], [], ["top"], [3, 1, 1, 1, 3])
     story = module._path_story({"a": via_dress}, CLASSES)
     assert "not** reproduced" in story and "2 nearest to Dress" in story
+    assert "closest call has ratio 0.60" in story  # only T-shirt/trouser pairs count
     blend = _two_d([0, 0, 1, 1], [0.5, 0.95, 0.93, 0.5], [1, 2], ["top"])
     story = module._path_story({"a": blend}, CLASSES)
     assert "2 of 4 decoded images" in story and "not** reproduced" not in story
@@ -124,3 +132,14 @@ def test_where_story_is_measured():
     assert "stable" in stable and "arbitrary" not in stable
     one = module._where_story({"a": _two_d([0], [0], [], ["top"])})
     assert "not measured" in one
+
+
+def test_shoe_story_names_the_spaces_without_a_region():
+    module = _module()
+    good = {"a": _two_d([0], [0], [], ["top", "top"], accuracy=0.99)}
+    assert "every 2-D space" in module._shoe_story(good)
+    mixed = {**good, "b": _two_d([0], [0], [], ["top"], accuracy=0.8)}
+    story = module._shoe_story(mixed)
+    assert "2 of 3" in story and "`b` seed 0 (80.0%)" in story
+    bad = {"b": _two_d([0], [0], [], ["top"], accuracy=0.8)}
+    assert "not reproduced" in module._shoe_story(bad)
