@@ -7,13 +7,14 @@ Trains (or reuses from ``runs/``) the presets of :mod:`pyro_latent.vae.model` an
 
 * full: all 60 000 training images, :data:`FULL` epochs, seeds ``s, s+1, s+2`` for ``small`` and
   ``large``, for the latent sizes 10 and 40 of ``small`` and for ``vae2d-a`` and ``vae2d-b``
-  (the 2-D figures show seed ``s``); 21 VAEs;
+  (the 2-D figures show seed ``s``); 18 VAEs;
 * ``--quick``: the first 10 000 training images, :data:`QUICK` epochs, same seeds except one
-  seed for the latent-size sweep and the 2-D VAEs; 12 VAEs, checkpoints under ``runs/quick/``.
+  seed for the latent-size sweep and the 2-D VAEs; 10 VAEs, checkpoints under ``runs/quick/``.
 
-Both train with 1 torch thread.  Measured on a 2-core CPU shared with other jobs: the
-full profile in about 21 minutes, the quick one in 41 s; a second run reuses every checkpoint
-and takes seconds.
+Both train with 1 torch thread.  Measured on a 2-core CPU shared with other jobs: the full
+profile took about 21 minutes for its VAEs other than the 2-D seeds ``s+1, s+2``, and those
+four about 10 minutes more; the quick profile 41 s.  A second run reuses every checkpoint and
+takes seconds.
 """
 
 from __future__ import annotations
