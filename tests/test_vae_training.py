@@ -34,15 +34,6 @@ from pyro_latent.vae.training import CHECKPOINT_VERSION, checkpoint_path
 TINY = VAEConfig("tiny", latent_dim=4, hidden=(32,), batch_size=100, lr=3e-3)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Identical float results need identical thread counts; one also keeps CI light."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def train_images(tmp_path_factory):
     from pyro_latent.vae import load_fashion_mnist
