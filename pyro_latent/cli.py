@@ -15,25 +15,14 @@ from pathlib import Path
 from pyro_latent import study
 
 
-def _add_run_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        help="small profile that finishes in a few minutes on a 2-core CPU (smoke runs, tests); "
-        "the default profile has the fidelity the report quotes",
-    )
-    parser.add_argument("--seed", type=int, default=0, help="base random seed (default 0)")
+def add_machine_options(parser: argparse.ArgumentParser) -> None:
+    """``--device``, ``--runs-dir``, ``--data-dir`` and ``--download``, shared with
+    ``pyro-latent train``."""
     parser.add_argument(
         "--device",
         choices=["cpu", "cuda"],
         default="cpu",
         help="where VAE training runs (default cpu); the toy models always run on the CPU",
-    )
-    parser.add_argument(
-        "--figures-dir", type=Path, default=Path("figures"), help="default figures/"
-    )
-    parser.add_argument(
-        "--results-dir", type=Path, default=Path("results"), help="default results/"
     )
     parser.add_argument(
         "--runs-dir", type=Path, default=Path("runs"), help="checkpoints (default runs/)"
@@ -48,6 +37,23 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--download", action="store_true", help="let torchvision download FashionMNIST"
     )
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="small profile that finishes in a few minutes on a 2-core CPU (smoke runs, tests); "
+        "the default profile has the fidelity the report quotes",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="base random seed (default 0)")
+    parser.add_argument(
+        "--figures-dir", type=Path, default=Path("figures"), help="default figures/"
+    )
+    parser.add_argument(
+        "--results-dir", type=Path, default=Path("results"), help="default results/"
+    )
+    add_machine_options(parser)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
+from pyro_latent.cli import add_machine_options
 from pyro_latent.vae.data import DEBIAN_DIR, DataNotFoundError, load_fashion_mnist
 from pyro_latent.vae.metrics import evaluate_elbo
 from pyro_latent.vae.model import PRESETS
@@ -44,26 +44,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--epochs", type=int, default=20, help="total epochs of the run (default 20)"
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="default cpu")
     parser.add_argument(
         "--resume",
         action="store_true",
         help="continue from (or reuse) an existing checkpoint of the same run; without it an "
         "existing checkpoint is left untouched and training refuses to start",
     )
-    parser.add_argument(
-        "--runs-dir", type=Path, default=Path("runs"), help="checkpoint root (default runs/)"
-    )
-    parser.add_argument(
-        "--data-dir",
-        type=Path,
-        default=None,
-        help="FashionMNIST root in torchvision's layout (default data/, filled from the "
-        "Debian package)",
-    )
-    parser.add_argument(
-        "--download", action="store_true", help="let torchvision download FashionMNIST"
-    )
+    add_machine_options(parser)
     parser.add_argument(
         "--limit", type=int, default=None, help="train on the first N images only (smoke runs)"
     )
