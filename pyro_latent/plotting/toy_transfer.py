@@ -132,10 +132,15 @@ def _learner_order(name):
     return list(LEARNER_STYLE).index(name) if name in LEARNER_STYLE else 99
 
 
-def save_samples_to_accuracy(path: Path, table: dict, max_size: int) -> Path:
+def save_samples_to_accuracy(
+    path: Path, table: dict, max_size: int, every: dict | None = None, by_seed: dict | None = None
+) -> Path:
     """Grouped bars: samples needed for 99% accuracy, concept × direction, one panel per learner.
 
-    ``table[direction][(concept, learner)]`` is a size or ``None`` (drawn hatched at the top).
+    ``table[direction][(concept, learner)]`` is a size or ``None`` (drawn hatched at the top):
+    the bars use the mean-over-seeds rule.  ``every`` (same layout) adds a black dot at the size
+    where every seed reaches 99%, and ``by_seed[direction][(concept, learner)]`` (a list of
+    per-seed sizes) a vertical line over the seeds' range.
     """
     directions = list(table)
     concepts = list(dict.fromkeys(c for d in directions for (c, _) in table[d]))
@@ -144,23 +149,36 @@ def save_samples_to_accuracy(path: Path, table: dict, max_size: int) -> Path:
     axes = np.atleast_1d(axes)
     x = np.arange(len(concepts))
     width = 0.8 / len(directions)
+    top = max_size * 2
+
+    def height(v):
+        return top if v is None else v
+
     for ax, learner in zip(axes, learners, strict=True):
         for k, direction in enumerate(directions):
             values = [table[direction].get((c, learner)) for c in concepts]
-            heights = [v if v is not None else max_size * 2 for v in values]
-            bars = ax.bar(
-                x + (k - (len(directions) - 1) / 2) * width, heights, width, label=direction
-            )
+            centres = x + (k - (len(directions) - 1) / 2) * width
+            bars = ax.bar(centres, [height(v) for v in values], width, label=direction)
             for bar, v in zip(bars, values, strict=True):
                 if v is None:
                     bar.set_hatch("//")
                     bar.set_alpha(0.4)
+            if by_seed is not None:
+                for centre, c in zip(centres, concepts, strict=True):
+                    sizes = [height(v) for v in by_seed[direction].get((c, learner), [])]
+                    if sizes:
+                        ax.vlines(centre, min(sizes), max(sizes), color="0.2", lw=1.2)
+            if every is not None:
+                dots = [height(every[direction].get((c, learner))) for c in concepts]
+                label = "every seed ≥ 99%" if k == 0 else None
+                ax.scatter(centres, dots, s=10, color="k", zorder=3, label=label)
         ax.set_yscale("log")
         ax.set_ylabel("samples to 99%")
         ax.set_title(learner, fontsize=10)
         ax.axhline(max_size, color="k", lw=0.6, ls=":")
         ax.grid(alpha=0.3, axis="y")
-    axes[0].legend(fontsize=8, title=f"hatched: not reached by {max_size}", title_fontsize=7)
+    title = f"bars: mean over seeds ≥ 99%; line: per-seed range; hatched: not reached by {max_size}"
+    axes[0].legend(fontsize=8, title=title, title_fontsize=7)
     axes[-1].set_xticks(x, concepts, rotation=45, ha="right", fontsize=8)
     return _save(fig, path)
 
