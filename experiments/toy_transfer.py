@@ -418,6 +418,15 @@ def _rule_verdict(table, objects, cells, top, step):
     return lines, objects_native, cells_native
 
 
+def _big_learners(verdicts, half) -> str:
+    """Learners whose advantage exceeds one grid step, under each rule."""
+    parts = []
+    for rule, label in (("mean", "mean rule"), ("every", "every-seed rule")):
+        names = [learner for learner, _, big in verdicts[rule][half] if big]
+        parts.append(f"{', '.join(names) or 'no learner'} ({label})")
+    return " and ".join(parts)
+
+
 def _abstraction_paragraph(table, names, top, sizes, T_star):
     objects = [c for c in names if not c.startswith("cell_")]
     cells = [c for c in names if c.startswith("cell_")]
@@ -470,14 +479,14 @@ def _abstraction_paragraph(table, names, top, sizes, T_star):
     elif all(o_big.values()) and not any(c_big.values()):
         summary = (
             "So the measured effect is one-sided: object-level concepts are cheaper on the object "
-            "latent beyond the grid's resolution, while any cell-level advantage is within one "
-            f"grid step (weak evidence with {n_seeds} seeds)."
+            f"latent beyond the grid's resolution for {_big_learners(verdicts, 0)}, while any "
+            f"cell-level advantage is within one grid step (weak evidence with {n_seeds} seeds)."
         )
     elif all(c_big.values()) and not any(o_big.values()):
         summary = (
             "So the measured effect is one-sided: cell-level concepts are cheaper on the cell "
-            "latent beyond the grid's resolution, while any object-level advantage is within one "
-            f"grid step (weak evidence with {n_seeds} seeds)."
+            f"latent beyond the grid's resolution for {_big_learners(verdicts, 1)}, while any "
+            f"object-level advantage is within one grid step (weak evidence with {n_seeds} seeds)."
         )
     else:
         summary = (
