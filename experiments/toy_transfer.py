@@ -655,7 +655,7 @@ def report(
     )
     window_claim = (
         "not 3 as issue #3 expected (the `T ≥ 3` expectation comes from the issue, not from the "
-        "post, which only says the models are invertible in the complete-data limit)"
+        "post)"
         if T_star != 3
         else "as issue #3 expected"
     )
