@@ -127,6 +127,19 @@ def test_marginals_match_brute_force(models, world, T):
     torch.testing.assert_close(m2.marginals(obs)["cells"], cells, atol=1e-5, rtol=0)
 
 
+@pytest.mark.parametrize("eps", [0.0, 0.2])
+def test_state_marginals_match_brute_force(world, eps):
+    obs = observed_sequences(world, 5, eps, 1, seed=300)[0]
+    _, post, trajs, _ = brute_force(obs, eps)
+    index = {s: i for i, s in enumerate(rule_states(N))}
+    expected = torch.zeros(5, len(index), dtype=torch.float64)
+    for s0, p in post.items():
+        for t, state in enumerate(trajs[s0]):
+            expected[t, index[state]] += p
+    for model in (ObjectCentricModel(world, eps), LocalStateModel(world, eps)):
+        torch.testing.assert_close(model.state_marginals(obs), expected, atol=1e-8, rtol=0)
+
+
 @pytest.mark.parametrize("T", T_VALUES)
 def test_map_is_a_most_probable_trajectory(models, world, T):
     # With ε = 0 and short windows the MAP is not unique, so compare joint probabilities.

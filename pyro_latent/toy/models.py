@@ -247,6 +247,18 @@ class _EnumeratedWorldModel:
             step=step,
         )
 
+    def state_marginals(self, obs: torch.Tensor) -> torch.Tensor:
+        """Smoothed joint posterior ``p(l_t = s | o)`` over the valid states, ``[(B,) T, S]``.
+
+        Columns follow ``world.valid_states()`` (for model 2, their ``to_local`` codes).  Both
+        models share this state space, so ``p₁(l_t = s | o)`` and ``p₂(l_t = s | o)`` can be
+        compared column by column.  Always computed by the compiled forward–backward.
+        """
+        obs, single = self._prepare(obs)
+        _, joint, first = self._forward_backward(obs, smooth=True)
+        self._require_possible(obs, first)
+        return joint[0] if single else joint
+
     def _first_impossible_step(self, seq: torch.Tensor) -> int:
         # Impossibility is monotone in the prefix length, so bisect on prefixes.
         lo, hi = 1, seq.shape[0]  # the prefix of length hi is impossible
