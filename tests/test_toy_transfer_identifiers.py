@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -169,18 +171,10 @@ def test_bad_arguments():
 
 # ----------------------------------------------------------------------------- report wording
 def _experiment():
-    import importlib.util
-    import sys
+    from pyro_latent import study
 
-    from pyro_latent.study import experiments_dir
-
-    name = "pyro_latent_experiments.toy_transfer"  # the name discover() uses
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, experiments_dir() / "toy_transfer.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    study.discover()  # imports every experiment script under the runner's module names
+    return sys.modules["pyro_latent_experiments.toy_transfer"]
 
 
 def _edit_record(**changes):

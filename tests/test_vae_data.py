@@ -52,12 +52,19 @@ def test_missing_data_names_all_routes(tmp_path):
     assert info.value.__cause__ is None  # no torchvision traceback chained in
 
 
-@needs_debian
-def test_corrupt_debian_archive_is_the_same_error(tmp_path):
+@pytest.fixture
+def fake_debian(tmp_path):
+    """A copy of the Debian package's archives that a test may damage."""
     fake = tmp_path / "debian"
     fake.mkdir()
     for name in RAW_MD5:
         shutil.copy(DEBIAN_DIR / f"{name}.gz", fake / f"{name}.gz")
+    return fake
+
+
+@needs_debian
+def test_corrupt_debian_archive_is_the_same_error(tmp_path, fake_debian):
+    fake = fake_debian
     with gzip.open(fake / "t10k-labels-idx1-ubyte.gz", "wb") as f:
         f.write(b"not the labels")
     with pytest.raises(DataNotFoundError, match="MD5") as info:
@@ -66,11 +73,8 @@ def test_corrupt_debian_archive_is_the_same_error(tmp_path):
 
 
 @needs_debian
-def test_truncated_debian_archive_is_the_same_error(tmp_path):
-    fake = tmp_path / "debian"
-    fake.mkdir()
-    for name in RAW_MD5:
-        shutil.copy(DEBIAN_DIR / f"{name}.gz", fake / f"{name}.gz")
+def test_truncated_debian_archive_is_the_same_error(tmp_path, fake_debian):
+    fake = fake_debian
     archive = fake / "t10k-images-idx3-ubyte.gz"
     archive.write_bytes(archive.read_bytes()[:5000])
     with pytest.raises(DataNotFoundError, match="cannot be decompressed") as info:

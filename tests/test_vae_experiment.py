@@ -3,23 +3,18 @@ writes every figure and a report section whose numbers come from the JSON result
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 
 import pytest
 
-from pyro_latent.study import Context, experiments_dir
+from pyro_latent import study
+from pyro_latent.study import Context
 
 
 def _module():
-    name = "pyro_latent_experiments.vae_latents"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, experiments_dir() / "vae_latents.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    study.discover()  # imports every experiment script under the runner's module names
+    return sys.modules["pyro_latent_experiments.vae_latents"]
 
 
 @pytest.mark.slow
