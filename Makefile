@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 ARGS ?=
 
-.PHONY: study quick test lint bench system-deps clean-venv
+.PHONY: study quick report test test-fast lint bench system-deps clean-venv
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,8 +32,16 @@ study: $(STAMP) system-deps
 quick: $(STAMP) system-deps
 	$(VENV)/bin/pyro-latent study --quick $(ARGS)
 
+report: $(STAMP)
+	$(VENV)/bin/pyro-latent report $(ARGS)
+
+# Everything, slow tests included: what CI runs.
 test: $(STAMP) system-deps
 	$(PY) -m pytest -q $(ARGS)
+
+# The quick checks while editing (under two minutes): no test marked slow.
+test-fast: $(STAMP) system-deps
+	$(PY) -m pytest -q -m "not slow" $(ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check pyro_latent experiments tests benchmarks

@@ -1,7 +1,10 @@
 """Benchmark of exact inference in the strip-world models, measured side by side in one run.
 
 1. **Marginals against forward–backward.**  ``LocalStateModel.marginals`` on one T=50 sequence
-   against a plain numpy forward–backward over the same compiled tables (target: within 2×).
+   against two plain numpy scaled forward–backward passes over the same compiled tables: the
+   textbook dense one (a ``[S] @ [S, S]`` product per step; target: faster, ratio < 1) and one
+   that uses the same structure as the engine, a transition that permutes the states, by
+   indexing with the successor and predecessor arrays instead (target: within 2×).
 2. **Scaling in T.**  ``marginals`` at T=400 against T=50 (target: at most 10×, i.e. linear).
 3. **Batched evidence.**  ``log_evidence`` for 1000 sequences of T=50 (target: under 1 s and
    under 1 GB peak memory, measured in a fresh child process).
@@ -15,7 +18,10 @@ machine torch's intra-op threads spin against other processes and small operatio
 twenty-fold, which measures the neighbours rather than the code.
 The last line is the machine-readable summary::
 
-    toy_inference marginals_vs_numpy=R scaling_400_over_50=R batch1000_s=S
+    toy_inference marginals_vs_numpy=R marginals_vs_numpy_perm=R scaling_400_over_50=R batch1000_s=S
+
+``marginals_vs_numpy`` is the ratio to the dense numpy pass, ``marginals_vs_numpy_perm`` the
+ratio to the permutation numpy pass.
 """
 
 from __future__ import annotations
@@ -73,6 +79,38 @@ def numpy_forward_backward(init, trans, emission, obs):
     return np.log(c).sum(), gamma
 
 
+def permutation_arrays(trans):
+    """``(successor, predecessor)`` of a 0/1 permutation matrix, checked."""
+    ones = trans == 1
+    if not (((trans == 0) | ones).all() and (ones.sum(0) == 1).all() and (ones.sum(1) == 1).all()):
+        raise ValueError("the transition is not a permutation")
+    return ones.argmax(1), ones.argmax(0)
+
+
+def numpy_permutation_forward_backward(init, successor, predecessor, emission, obs):
+    """The same scaled forward–backward for ``P(s, s') = [s' = successor[s]]``: the products
+    ``α P`` and ``P (ℓ β)`` become gathers, ``α[predecessor]`` and ``(ℓ β)[successor]``."""
+    T, n = obs.shape
+    lik = emission[:, np.arange(n), obs].prod(-1).T  # [T, S]
+    S = len(init)
+    alpha = np.empty((T, S))
+    c = np.empty(T)
+    a = init * lik[0]
+    c[0] = a.sum()
+    alpha[0] = a / c[0]
+    for t in range(1, T):
+        a = alpha[t - 1][predecessor] * lik[t]
+        c[t] = a.sum()
+        alpha[t] = a / c[t]
+    beta = np.ones(S)
+    gamma = np.empty_like(alpha)
+    gamma[-1] = alpha[-1]
+    for t in range(T - 2, -1, -1):
+        beta = (lik[t + 1] * beta)[successor] / c[t + 1]
+        gamma[t] = alpha[t] * beta
+    return np.log(c).sum(), gamma
+
+
 def batch_child(batch: int, T: int) -> None:
     """Run in a fresh process: time and peak memory of one batched log_evidence."""
     world = StripWorld()
@@ -115,6 +153,11 @@ def main() -> None:
     init, trans, emission = (x.numpy() for x in fast.compiled_tables())
     np_obs = obs50.numpy()
     log_z, gamma = numpy_forward_backward(init, trans, emission, np_obs)
+    successor, predecessor = permutation_arrays(trans)
+    log_z_perm, gamma_perm = numpy_permutation_forward_backward(
+        init, successor, predecessor, emission, np_obs
+    )
+    assert abs(log_z - log_z_perm) < 1e-9 and np.allclose(gamma, gamma_perm, atol=1e-12)
     ours = fast.marginals(obs50)["cells"]
     expected = torch.einsum(
         "ts,snc->tnc",
@@ -126,16 +169,20 @@ def main() -> None:
 
     r = args.repeats
     t_numpy = median_time(lambda: numpy_forward_backward(init, trans, emission, np_obs), r)
+    t_perm = median_time(
+        lambda: numpy_permutation_forward_backward(init, successor, predecessor, emission, np_obs),
+        r,
+    )
     t_hmm50 = median_time(lambda: fast.marginals(obs50), r)
     t_hmm400 = median_time(lambda: fast.marginals(obs400), r)
     t_enum50 = median_time(lambda: enum.marginals(obs50), max(1, r // 2))
     t_enum400 = median_time(lambda: enum.marginals(obs400), 1)
     print("1. marginals of model 2, one sequence, T=50")
-    print(f"   numpy forward-backward      {t_numpy * 1e3:8.2f} ms")
-    print(f"   engine='hmm' (default)      {t_hmm50 * 1e3:8.2f} ms   ratio {t_hmm50 / t_numpy:.2f}")
-    print(
-        f"   engine='enum' (Pyro)        {t_enum50 * 1e3:8.2f} ms   ratio {t_enum50 / t_numpy:.2f}"
-    )
+    print("   (ratios: to the dense numpy pass, to the permutation numpy pass)")
+    print(f"   numpy forward-backward, dense         {t_numpy * 1e3:8.2f} ms")
+    print(f"   numpy forward-backward, permutation   {t_perm * 1e3:8.2f} ms")
+    for name, t in (("engine='hmm' (default)", t_hmm50), ("engine='enum' (Pyro)", t_enum50)):
+        print(f"   {name:<37} {t * 1e3:8.2f} ms   ratios {t / t_numpy:.2f}, {t / t_perm:.2f}")
     print("2. scaling in T: marginals at T=400 over T=50")
     print(f"   engine='hmm'   {t_hmm400 * 1e3:8.2f} ms   ratio {t_hmm400 / t_hmm50:.2f}")
     print(f"   engine='enum'  {t_enum400 * 1e3:8.2f} ms   ratio {t_enum400 / t_enum50:.2f}")
@@ -171,6 +218,7 @@ def main() -> None:
 
     print(
         f"toy_inference marginals_vs_numpy={t_hmm50 / t_numpy:.2f} "
+        f"marginals_vs_numpy_perm={t_hmm50 / t_perm:.2f} "
         f"scaling_400_over_50={t_hmm400 / t_hmm50:.2f} batch1000_s={batch['seconds']:.3f}"
     )
 

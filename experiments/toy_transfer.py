@@ -17,7 +17,7 @@ import torch
 from sklearn.tree import export_text
 from tqdm import tqdm
 
-from pyro_latent.plotting.toy_transfer import (
+from pyro_latent.plotting.transfer import (
     save_identity_distance,
     save_learning_curves,
     save_monte_carlo,
@@ -25,11 +25,12 @@ from pyro_latent.plotting.toy_transfer import (
     save_translation_matrix,
     save_velocity_identifier,
 )
-from pyro_latent.study import Context, experiment, main
+from pyro_latent import cli
+from pyro_latent.study import Context, experiment
 from pyro_latent.toy import LocalStateModel, ObjectCentricModel, StripWorld
-from pyro_latent.toy.concepts import concept_names, get_concept
-from pyro_latent.toy.edits import edit_agreement
-from pyro_latent.toy.identifiers import (
+from pyro_latent.concepts.registry import concept_names, get_concept
+from pyro_latent.concepts.edits import edit_agreement
+from pyro_latent.translate.identifiers import (
     fit_from_counts,
     latent_features,
     learning_curve,
@@ -38,7 +39,7 @@ from pyro_latent.toy.identifiers import (
     samples_to_accuracy_by_seed,
     transfer_data,
 )
-from pyro_latent.toy.transfer import (
+from pyro_latent.translate.exact import (
     DEFAULT_MAX_WINDOWS,
     distance_from_identity,
     expected_tv,
@@ -707,7 +708,7 @@ labelling it with model 1's concept. The complete-data limit: if the models are 
 
 **What this project computes.** The exact translation `p(l₂ | l₁) = Σₒ p₂(l₂ | o) p₁(o | l₁)` over
 observation windows of `T` frames ending at the step where the latents are read
-(`pyro_latent.toy.transfer.translation_matrix`), and the transferred identifier
+(`pyro_latent.translate.exact.translation_matrix`), and the transferred identifier
 `f₂(l₂) = E[c(l₁) | l₂]`. Both models' transitions are deterministic permutations of the valid
 states (checked on their CPTs), so each last-step state fixes its window and `p(o | l)` is a product
 of per-cell emissions; the sum over `o` runs over the ≤ S noise-free windows when ε = 0 and over all
@@ -861,4 +862,4 @@ valid result (pointing a pair at the wall into it, pushing it off the strip) rai
 
 
 if __name__ == "__main__":
-    main("toy_transfer")
+    cli.run_script("toy_transfer")

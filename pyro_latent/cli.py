@@ -1,9 +1,13 @@
-"""The ``pyro-latent`` command line.
+"""The ``pyro-latent`` command line: the one argparse module of the package.
 
-``pyro-latent study``      run every registered experiment and rebuild ``figures/REPORT.md``
+``pyro-latent study``      run every registered experiment, then rebuild ``figures/REPORT.md``
 ``pyro-latent run NAME``   run one experiment (same as ``python experiments/NAME.py``)
+``pyro-latent report``     rebuild ``figures/REPORT.md`` from ``results/*.json`` (no model loaded)
 ``pyro-latent list``       list the registered experiments
-``pyro-latent train ...``  train a VAE preset (see ``pyro-latent train --help``)
+``pyro-latent train``      train one VAE preset with SVI and checkpoints
+
+Exit status 0 on success and 2 on a usage, data or checkpoint problem, with a one-paragraph
+message and no traceback.
 """
 
 from __future__ import annotations
@@ -12,12 +16,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from pyro_latent import study
+from pyro_latent import report, study
+
+__all__ = ["build_parser", "main", "run_script"]
 
 
-def add_machine_options(parser: argparse.ArgumentParser) -> None:
-    """``--device``, ``--runs-dir``, ``--data-dir`` and ``--download``, shared with
-    ``pyro-latent train``."""
+def _add_machine_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--device",
         choices=["cpu", "cuda"],
@@ -39,21 +43,90 @@ def add_machine_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_output_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--figures-dir",
+        type=Path,
+        default=Path("figures"),
+        help="figures and REPORT.md (default figures/)",
+    )
+    parser.add_argument(
+        "--results-dir",
+        type=Path,
+        default=Path("results"),
+        help="one JSON record per experiment (default results/)",
+    )
+
+
+def _add_experiments_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--experiments-dir",
+        type=Path,
+        default=None,
+        help="folder of experiment scripts, with their report templates in its templates/ "
+        "(default: experiments/ of this checkout)",
+    )
+
+
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="small profile that finishes in a few minutes on a 2-core CPU (smoke runs, tests); "
-        "the default profile has the fidelity the report quotes",
+        help="small profile that finishes in a minute or so on a 2-core CPU (smoke runs, "
+        "tests); the default profile has the fidelity the report quotes",
     )
-    parser.add_argument("--seed", type=int, default=0, help="base random seed (default 0)")
-    parser.add_argument(
-        "--figures-dir", type=Path, default=Path("figures"), help="default figures/"
+    parser.add_argument("--seed", type=_nonnegative, default=0, help="base random seed (default 0)")
+    _add_output_options(parser)
+    _add_experiments_dir(parser)
+    _add_machine_options(parser)
+
+
+def _nonnegative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = _nonnegative(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _add_train_parser(sub) -> None:
+    # Preset names are listed lazily by the train command itself: importing the VAE package
+    # pulls torchvision, which `report` and `list` have no use for.
+    p = sub.add_parser(
+        "train",
+        help="train a VAE preset with SVI, checkpointing every epoch",
+        description="Train a FashionMNIST VAE preset with Pyro SVI (Trace_ELBO, Adam). A "
+        "checkpoint is written atomically after every epoch to RUNS_DIR/<preset>-<seed>/"
+        "checkpoint.pt; --resume continues an interrupted run from it, or reuses it when it is "
+        "complete. Presets: small, large, vae2d-a, vae2d-b, and <preset>-z<D> for a latent size "
+        "D (e.g. small-z40). Data: Debian's dataset-fashion-mnist package, or --data-dir, or "
+        "--download.",
     )
-    parser.add_argument(
-        "--results-dir", type=Path, default=Path("results"), help="default results/"
+    p.add_argument("--preset", required=True, help="the VAE configuration, e.g. small or large")
+    p.add_argument(
+        "--epochs", type=_positive, default=20, help="total epochs of the run (default 20)"
     )
-    add_machine_options(parser)
+    p.add_argument("--seed", type=_nonnegative, default=0, help="random seed (default 0)")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from (or reuse) an existing checkpoint of the same run; without it an "
+        "existing checkpoint is left untouched and training refuses to start",
+    )
+    _add_machine_options(p)
+    p.add_argument(
+        "--limit", type=_positive, default=None, help="train on the first N images only (smoke)"
+    )
+    p.add_argument("--no-progress", action="store_true", help="no tqdm progress bars")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,62 +139,133 @@ def build_parser() -> argparse.ArgumentParser:
 
     p_study = sub.add_parser(
         "study",
-        help="run the registered experiments and write figures/, results/ and figures/REPORT.md",
+        help="run the registered experiments, write figures/ and results/, rebuild the report",
     )
     _add_run_options(p_study)
     p_study.add_argument(
         "--only", nargs="+", metavar="NAME", help="run only these experiments (see `list`)"
     )
 
-    p_run = sub.add_parser("run", help="run one experiment by name")
+    p_run = sub.add_parser("run", help="run one experiment by name, then rebuild the report")
     p_run.add_argument("name", help="experiment name (see `pyro-latent list`)")
     _add_run_options(p_run)
 
-    sub.add_parser("list", help="list the registered experiments")
-    sub.add_parser(
-        "train",
-        help="train a VAE preset with SVI and checkpoints (`pyro-latent train --help`)",
-        add_help=False,
+    p_report = sub.add_parser(
+        "report",
+        help="rebuild figures/REPORT.md from results/*.json and experiments/templates/",
+        description="Render every experiment's template against its JSON record and assemble "
+        "figures/REPORT.md. Loads no model and runs no experiment: use it after editing a "
+        "template.",
     )
+    _add_output_options(p_report)
+    _add_experiments_dir(p_report)
+
+    p_list = sub.add_parser("list", help="list the registered experiments")
+    _add_experiments_dir(p_list)
+    _add_train_parser(sub)
     return parser
 
 
+def _train(args) -> int:
+    from pyro_latent.vae import (
+        CheckpointError,
+        DataNotFoundError,
+        checkpoint_path,
+        get_preset,
+        load_fashion_mnist,
+        train_vae,
+    )
+    from pyro_latent.vae.metrics import evaluate_elbo
+
+    try:
+        config = get_preset(args.preset)
+        train = load_fashion_mnist(
+            args.data_dir, train=True, download=args.download, limit=args.limit
+        )
+        test = load_fashion_mnist(args.data_dir, train=False, download=args.download)
+        vae = train_vae(
+            config,
+            train,
+            epochs=args.epochs,
+            seed=args.seed,
+            device=args.device,
+            checkpoint_dir=args.runs_dir,
+            resume=args.resume,
+            progress=not args.no_progress,
+        )
+    except (DataNotFoundError, CheckpointError, ValueError, KeyError) as err:
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"pyro-latent train: {message}", file=sys.stderr)
+        return 2
+    path = checkpoint_path(vae.config, args.seed, args.runs_dir)
+    print(
+        f"{args.preset} seed {args.seed}: {len(vae.history_)} epochs, train ELBO "
+        f"{vae.history_[-1]:.2f}, test ELBO {evaluate_elbo(vae, test.images):.2f} nats/image; "
+        f"checkpoint {path}"
+    )
+    return 0
+
+
+def _report(figures_dir: Path, results_dir: Path, experiments_dir: Path | None) -> int:
+    templates = experiments_dir / "templates" if experiments_dir is not None else None
+    try:
+        path = report.write_report(results_dir, figures_dir, templates)
+    except report.ReportError as err:
+        print(f"pyro-latent report: {err}", file=sys.stderr)
+        return 2
+    print(f"report at {path}")
+    return 0
+
+
+_RUN_OPTIONS = (
+    "quick",
+    "seed",
+    "device",
+    "figures_dir",
+    "results_dir",
+    "runs_dir",
+    "data_dir",
+    "download",
+)
+
+
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "train":
-        # The VAE trainer owns its own options; import it only when asked (it pulls torchvision).
-        from pyro_latent.vae.cli import main as train_main
-
-        return train_main(argv[1:])
-
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    if args.command == "train":
+        return _train(args)
+    if args.command == "report":
+        return _report(args.figures_dir, args.results_dir, args.experiments_dir)
     if args.command == "list":
-        for exp in study.discover().values():
+        for exp in study.discover(args.experiments_dir).values():
             print(f"{exp.name:20s} {exp.title}")
         return 0
 
     names = args.only if args.command == "study" else [args.name]
     try:
-        written = study.run_experiments(
-            names,
-            quick=args.quick,
-            seed=args.seed,
-            device=args.device,
-            figures_dir=args.figures_dir,
-            results_dir=args.results_dir,
-            runs_dir=args.runs_dir,
-            data_dir=args.data_dir,
-            download=args.download,
-        )
+        options = {name: getattr(args, name) for name in _RUN_OPTIONS}
+        written, seconds = study.run_experiments(names, directory=args.experiments_dir, **options)
     except study.UnknownExperimentError as err:
         print(f"pyro-latent: {err}", file=sys.stderr)
         return 2
+    if len(seconds) > 1:
+        print("cost of each experiment:")
+        for name, s in seconds.items():
+            print(f"    {name:20s} {s:8.1f} s")
+        print(f"    {'total':20s} {sum(seconds.values()):8.1f} s")
     figures = sorted({p for p in written if p.suffix == ".png"})
     print(
         f"wrote {len(figures)} figure(s) under {args.figures_dir}/, results under "
-        f"{args.results_dir}/, report at {args.figures_dir / 'REPORT.md'}"
+        f"{args.results_dir}/"
     )
-    return 0
+    return _report(args.figures_dir, args.results_dir, args.experiments_dir)
+
+
+def run_script(name: str, argv: list[str] | None = None) -> None:
+    """Entry point of ``python experiments/NAME.py [--quick] [--seed N] …``: the experiments
+    and templates are looked up beside the script."""
+    script = getattr(sys.modules.get("__main__"), "__file__", None)
+    where = ["--experiments-dir", str(Path(script).resolve().parent)] if script else []
+    sys.exit(main(["run", name, *where, *(sys.argv[1:] if argv is None else argv)]))
 
 
 if __name__ == "__main__":

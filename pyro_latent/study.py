@@ -1,15 +1,18 @@
-"""The study runner: a registry of experiments and the report they write together.
+"""The study runner: a registry of experiments, each run once, each leaving one JSON record.
 
-An *experiment* is a thin script in ``experiments/NAME.py`` that registers one function with
+An *experiment* is a thin script ``experiments/NAME.py`` that registers one function with
 :func:`experiment`.  The function receives a :class:`Context` (profile, seed, device and where to
-write) and returns the Markdown section it contributes to ``figures/REPORT.md``.  The runner
+write), trains or loads, measures, draws its figures through :meth:`Context.draw`, and returns
+one JSON-serialisable payload holding every number its report section quotes.  The runner
 
-* writes the section to ``results/NAME.md`` and any numbers to ``results/NAME.json``;
-* rebuilds ``figures/REPORT.md`` from every section present, in the registered order (the post's
-  order), so that ``--only NAME`` refreshes one section without dropping the others.
+* writes ``results/NAME.json``: the payload under ``"results"``, next to what the run was
+  (profile, seed, device, Python, seconds) and which plotting function drew each figure;
+* leaves the prose to ``experiments/templates/NAME.md``, which :mod:`pyro_latent.report`
+  renders from that record, so rewording the report never means rerunning an experiment.
 
 Registration order is explicit (``order=``) rather than import order, because the report must read
-like the post whatever subset was run.
+like the post whatever subset was run; the order is stored in each record, so the report needs no
+experiment code to assemble itself.
 """
 
 from __future__ import annotations
@@ -26,7 +29,16 @@ from pathlib import Path
 
 import numpy as np
 
-REPORT_TITLE = "# pyro-latent: Translating between Latent Spaces, regenerated"
+__all__ = [
+    "Context",
+    "Experiment",
+    "UnknownExperimentError",
+    "atomic_write",
+    "discover",
+    "experiment",
+    "experiments_dir",
+    "run_experiments",
+]
 
 
 @dataclass(frozen=True)
@@ -34,7 +46,7 @@ class Experiment:
     name: str
     title: str
     order: int
-    run: Callable[[Context], str]
+    run: Callable[[Context], dict]
     source: str = ""
 
 
@@ -52,28 +64,33 @@ class Context:
     data_dir: Path | None = None
     download: bool = False
     written: list[Path] = field(default_factory=list)
+    figures: dict[str, str] = field(default_factory=dict)
 
-    def figure(self, filename: str) -> Path:
-        """Path for a figure; the caller saves to it, the runner lists it."""
+    def draw(self, plot: Callable[..., object], filename: str, *args, **kwargs) -> Path:
+        """Draw one figure: ``plot(figures_dir / filename, *args, **kwargs)``.
+
+        The plotting function's qualified name is recorded against the file, so that the report
+        can say below each figure which experiment and which function drew it.
+        """
         self.figures_dir.mkdir(parents=True, exist_ok=True)
         path = self.figures_dir / filename
+        plot(path, *args, **kwargs)
+        self.figures[filename] = f"{plot.__module__}.{plot.__qualname__}"
         self.written.append(path)
         return path
 
-    def save_json(self, payload: dict, suffix: str = "") -> Path:
-        """Write ``results/NAME[_suffix].json`` (NaN/inf become strings, not invalid JSON)."""
+    def artifact(self, filename: str) -> Path:
+        """Path under ``results/`` for a data file the experiment writes itself (e.g. ArviZ
+        NetCDF); the runner lists it with the rest of the run's output."""
         self.results_dir.mkdir(parents=True, exist_ok=True)
-        path = self.results_dir / f"{self.name}{'_' + suffix if suffix else ''}.json"
-        record = {
-            "experiment": self.name,
-            "profile": "quick" if self.quick else "full",
-            "seed": self.seed,
-            "device": self.device,
-            "results": payload,
-        }
-        _atomic_write(path, json.dumps(_jsonable(record), indent=2, sort_keys=True) + "\n")
+        path = self.results_dir / filename
         self.written.append(path)
         return path
+
+    @property
+    def command(self) -> str:
+        """The command line that reproduces this run."""
+        return f"pyro-latent run {self.name}{' --quick' if self.quick else ''} --seed {self.seed}"
 
 
 _REGISTRY: dict[str, Experiment] = {}
@@ -84,9 +101,9 @@ class UnknownExperimentError(LookupError):
 
 
 def experiment(name: str, *, title: str, order: int):
-    """Decorator registering ``fn(ctx) -> markdown`` as the experiment ``name``."""
+    """Decorator registering ``fn(ctx) -> payload`` as the experiment ``name``."""
 
-    def decorate(fn: Callable[[Context], str]) -> Callable[[Context], str]:
+    def decorate(fn: Callable[[Context], dict]) -> Callable[[Context], dict]:
         existing = _REGISTRY.get(name)
         source = getattr(fn, "__module__", "")
         if existing is not None and existing.source != source:
@@ -104,8 +121,14 @@ def experiments_dir() -> Path:
     return here if here.is_dir() else Path.cwd() / "experiments"
 
 
-def discover(directory: Path | None = None) -> dict[str, Experiment]:
-    """Import every ``experiments/*.py`` so that each registers itself; return the registry."""
+def discover(
+    directory: Path | None = None, names: list[str] | None = None
+) -> dict[str, Experiment]:
+    """Import ``experiments/*.py`` so that each registers itself; return the registry.
+
+    With ``names``, only the scripts ``NAME.py`` of those names are imported when they all exist,
+    so that running one experiment does not depend on every other script importing cleanly.
+    """
     directory = Path(directory) if directory is not None else experiments_dir()
     if not directory.is_dir():
         raise FileNotFoundError(
@@ -114,7 +137,10 @@ def discover(directory: Path | None = None) -> dict[str, Experiment]:
         )
     main_file = getattr(sys.modules.get("__main__"), "__file__", None)
     running = Path(main_file).resolve() if main_file else None
-    for path in sorted(directory.glob("*.py")):
+    scripts = [directory / f"{name}.py" for name in names or []]
+    if not scripts or not all(path.is_file() for path in scripts):
+        scripts = sorted(directory.glob("*.py"))
+    for path in scripts:
         if path.name.startswith("_") or path.resolve() == running:
             continue  # a script run as __main__ has registered itself already
         module_name = f"pyro_latent_experiments.{path.stem}"
@@ -125,6 +151,47 @@ def discover(directory: Path | None = None) -> dict[str, Experiment]:
         sys.modules[module_name] = module
         spec.loader.exec_module(module)
     return dict(sorted(_REGISTRY.items(), key=lambda kv: (kv[1].order, kv[0])))
+
+
+def select(registry: dict[str, Experiment], names: list[str] | None) -> list[Experiment]:
+    """The named experiments in the registry's order (all when ``names`` is empty)."""
+    if not names:
+        return list(registry.values())
+    unknown = [n for n in names if n not in registry]
+    if unknown:
+        raise UnknownExperimentError(
+            f"unknown experiment(s) {', '.join(unknown)}; available: {', '.join(registry)}"
+        )
+    return [registry[n] for n in registry if n in names]
+
+
+def run_experiment(exp: Experiment, ctx: Context) -> Path:
+    """Run one experiment and write its record ``results/NAME.json``; return the record's path."""
+    start = time.perf_counter()
+    payload = exp.run(ctx)
+    elapsed = time.perf_counter() - start
+    if not isinstance(payload, dict):
+        raise TypeError(
+            f"experiment {exp.name!r} returned {type(payload).__name__}; an experiment returns "
+            "its JSON payload as a dict"
+        )
+    record = {
+        "experiment": exp.name,
+        "title": exp.title,
+        "order": exp.order,
+        "profile": "quick" if ctx.quick else "full",
+        "seed": ctx.seed,
+        "device": ctx.device,
+        "python": platform.python_version(),
+        "command": ctx.command,
+        "seconds": round(elapsed, 1),
+        "figures": dict(sorted(ctx.figures.items())),
+        "results": payload,
+    }
+    path = Path(ctx.results_dir) / f"{exp.name}.json"
+    atomic_write(path, json.dumps(jsonable(record), indent=2, sort_keys=True) + "\n")
+    ctx.written.append(path)
+    return path
 
 
 def run_experiments(
@@ -139,20 +206,15 @@ def run_experiments(
     data_dir: Path | None = None,
     download: bool = False,
     directory: Path | None = None,
-) -> list[Path]:
-    """Run the named experiments (all when ``names`` is None) and rebuild the report."""
-    registry = discover(directory)
-    if names:
-        unknown = [n for n in names if n not in registry]
-        if unknown:
-            raise UnknownExperimentError(
-                f"unknown experiment(s) {', '.join(unknown)}; available: {', '.join(registry)}"
-            )
-        selected = [registry[n] for n in registry if n in names]
-    else:
-        selected = list(registry.values())
+) -> tuple[list[Path], dict[str, float]]:
+    """Run the named experiments (all when ``names`` is None).
 
+    Returns the files written and the seconds each experiment took.  The caller rebuilds the
+    report (:func:`pyro_latent.report.write_report`).
+    """
+    selected = select(discover(directory, names), names)
     written: list[Path] = []
+    seconds: dict[str, float] = {}
     for i, exp in enumerate(selected, 1):
         print(f"[{i}/{len(selected)}] {exp.name}: {exp.title}", flush=True)
         ctx = Context(
@@ -167,80 +229,33 @@ def run_experiments(
             download=download,
         )
         start = time.perf_counter()
-        section = exp.run(ctx)
-        elapsed = time.perf_counter() - start
-        results = Path(results_dir)
-        results.mkdir(parents=True, exist_ok=True)
-        footer = (
-            f"\n\n<sub>Generated by `pyro-latent run {exp.name}"
-            f"{' --quick' if quick else ''} --seed {seed}` in {elapsed:.0f} s "
-            f"(Python {platform.python_version()}, {device}).</sub>\n"
-        )
-        section_path = results / f"{exp.name}.md"
-        _atomic_write(section_path, section.strip() + footer)
-        written += ctx.written + [section_path]
-        print(f"    done in {elapsed:.1f} s", flush=True)
-
-    report = write_report(registry, Path(figures_dir), Path(results_dir))
-    written.append(report)
-    return written
+        run_experiment(exp, ctx)
+        seconds[exp.name] = time.perf_counter() - start
+        written += ctx.written
+        print(f"    done in {seconds[exp.name]:.1f} s", flush=True)
+    return written, seconds
 
 
-def write_report(registry: dict[str, Experiment], figures_dir: Path, results_dir: Path) -> Path:
-    """Assemble ``figures/REPORT.md`` from the sections in ``results/``, in the post's order."""
-    parts = [
-        REPORT_TITLE,
-        "",
-        "Every number below was measured by this repository's code; regenerate it with "
-        "`make study`. Sections follow the post (`Translating between Latent Spaces`) in order. "
-        "Each gives the post's claim, the figure, and what this project measured.",
-        "",
-    ]
-    missing = []
-    for exp in registry.values():
-        section = results_dir / f"{exp.name}.md"
-        if section.exists():
-            text = section.read_text()
-            # Sections are written with figure paths relative to figures/, where REPORT.md lives.
-            parts += [text.strip(), ""]
-        else:
-            missing.append(exp.name)
-    if missing:
-        parts += [
-            "## Not yet run",
-            "",
-            "These registered experiments have no results yet: "
-            + ", ".join(f"`{m}`" for m in missing)
-            + ".",
-            "",
-        ]
-    figures_dir.mkdir(parents=True, exist_ok=True)
-    path = figures_dir / "REPORT.md"
-    _atomic_write(path, "\n".join(parts))
-    return path
-
-
-def main(name: str, argv: list[str] | None = None) -> None:
-    """Entry point for ``python experiments/NAME.py [--quick] [--seed N]``."""
-    from pyro_latent.cli import main as cli_main
-
-    sys.exit(cli_main(["run", name, *(sys.argv[1:] if argv is None else argv)]))
-
-
-def _atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file, so a reader never sees half of it."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text)
     tmp.replace(path)
 
 
-def _jsonable(obj):
+def jsonable(obj):
+    """Plain JSON types: tensors and arrays to lists, tuple keys to ``"a|b"``, NaN and inf to
+    the strings ``"nan"``, ``"inf"``, ``"-inf"`` (JSON has no such numbers)."""
     if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
+        return {_key(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
+        return [jsonable(v) for v in obj]
     if hasattr(obj, "tolist"):
-        return _jsonable(obj.tolist())
+        return jsonable(obj.tolist())
+    if isinstance(obj, bool | np.bool_):
+        return bool(obj)
     if isinstance(obj, float | np.floating):
         f = float(obj)
         return f if math.isfinite(f) else str(f)
@@ -249,3 +264,9 @@ def _jsonable(obj):
     if isinstance(obj, Path):
         return str(obj)
     return obj
+
+
+def _key(key) -> str:
+    if isinstance(key, tuple):
+        return "|".join(str(k) for k in key)
+    return str(key)

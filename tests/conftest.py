@@ -1,7 +1,35 @@
-"""Shared test set-up."""
+"""Shared test set-up: one torch thread, and the markers ``slow`` and ``needs_fashion_mnist``."""
+
+from pathlib import Path
 
 import pytest
 import torch
+
+FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+_FASHION_FILES = ("train-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte.gz")
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "slow: longer checks; `make test` runs them, `-m 'not slow'` leaves them out"
+    )
+    config.addinivalue_line(
+        "markers",
+        "needs_fashion_mnist: needs Debian's dataset-fashion-mnist package; skipped where it is "
+        "missing (make test installs it, so CI runs these)",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    if all((FASHION_MNIST / name).is_file() for name in _FASHION_FILES):
+        return
+    skip = pytest.mark.skip(
+        reason=f"Debian's dataset-fashion-mnist package is not installed ({FASHION_MNIST} is "
+        "missing); `make test` installs it"
+    )
+    for item in items:
+        if "needs_fashion_mnist" in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture(autouse=True, scope="session")

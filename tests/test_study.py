@@ -1,4 +1,4 @@
-"""The study runner and the command line: registry, results, report assembly, errors."""
+"""The study runner and the command line: registry, JSON records, report assembly, errors."""
 
 import json
 import subprocess
@@ -7,61 +7,135 @@ from pathlib import Path
 
 import pytest
 
-from pyro_latent import cli, study
+from pyro_latent import cli, report, study
 
 TINY = """
-from pyro_latent.study import experiment, main
+from pyro_latent import cli
+from pyro_latent.study import experiment
 
-@experiment("tiny_{tag}", title="A tiny experiment", order=999)
+
+def save_tiny(path, text):
+    path.write_bytes(text.encode())
+
+
+@experiment("tiny_{tag}", title="A tiny experiment", order={order})
 def run(ctx):
-    path = ctx.figure("tiny_{tag}.png")
-    path.write_bytes(b"not really a png")
-    ctx.save_json({{"value": 1.5, "missing": float("nan"), "seed": ctx.seed}})
-    return "## Tiny {tag}\\n\\nvalue 1.5, quick={{}}".format(ctx.quick)
+    ctx.draw(save_tiny, "tiny_{tag}.png", "not really a png")
+    return {{"value": 1.5, "missing": float("nan"), "seed": ctx.seed, "pair": (1, 2)}}
+
 
 if __name__ == "__main__":
-    main("tiny_{tag}")
+    cli.run_script("tiny_{tag}")
+"""
+
+TEMPLATE = """## Tiny {tag}
+
+value {{{{ r.value | fmt(".2f") }}}}, missing {{{{ r.missing | fmt(".1f") }}}},
+quick={{{{ quick }}}}
+
+![tiny](tiny_{tag}.png)
 """
 
 
-def write_experiment(directory: Path, tag: str) -> Path:
+def write_experiment(directory: Path, tag: str, order: int = 999) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
+    (directory / "templates").mkdir(exist_ok=True)
+    (directory / "templates" / f"tiny_{tag}.md").write_text(TEMPLATE.format(tag=tag))
     path = directory / f"tiny_{tag}.py"
-    path.write_text(TINY.format(tag=tag))
+    path.write_text(TINY.format(tag=tag, order=order))
     return path
 
 
-def test_run_writes_results_and_report(tmp_path):
+def test_run_writes_a_json_record_with_provenance(tmp_path):
     exp_dir = write_experiment(tmp_path / "experiments", "a").parent
     figures, results = tmp_path / "figures", tmp_path / "results"
-    written = study.run_experiments(
+    written, seconds = study.run_experiments(
         ["tiny_a"], quick=True, seed=3, figures_dir=figures, results_dir=results, directory=exp_dir
     )
-    assert figures / "tiny_a.png" in written
+    assert figures / "tiny_a.png" in written and set(seconds) == {"tiny_a"}
     record = json.loads((results / "tiny_a.json").read_text())
-    assert record["seed"] == 3 and record["profile"] == "quick"
-    assert record["results"] == {"value": 1.5, "missing": "nan", "seed": 3}  # NaN stays valid JSON
-    report = (figures / "REPORT.md").read_text()
-    assert "## Tiny a" in report and "quick=True" in report
-    assert "pyro-latent run tiny_a --quick --seed 3" in report
+    assert record["seed"] == 3 and record["profile"] == "quick" and record["order"] == 999
+    assert record["command"] == "pyro-latent run tiny_a --quick --seed 3"
+    # NaN stays valid JSON; tuples become lists
+    assert record["results"] == {"value": 1.5, "missing": "nan", "seed": 3, "pair": [1, 2]}
+    assert record["figures"] == {"tiny_a.png": "pyro_latent_experiments.tiny_a.save_tiny"}
 
 
-def test_report_keeps_sections_in_registered_order(tmp_path):
+def test_report_renders_from_records_alone(tmp_path):
     exp_dir = write_experiment(tmp_path / "experiments", "b").parent
     figures, results = tmp_path / "figures", tmp_path / "results"
-    results.mkdir()
-    (results / "strip_world.md").write_text("## Strip section")
-    study.discover()  # the real experiments, so that strip_world is registered
     study.run_experiments(["tiny_b"], figures_dir=figures, results_dir=results, directory=exp_dir)
-    report = (figures / "REPORT.md").read_text()
-    # strip_world (order 10) comes before tiny_b (order 999) even though it was not run now
-    assert report.index("## Strip section") < report.index("## Tiny b")
-    assert "Not yet run" in report
+    path = report.write_report(results, figures, exp_dir / "templates")
+    text = path.read_text()
+    assert "## Tiny b" in text and "value 1.50, missing nan, quick=False" in text
+    # the provenance line names the experiment and the plotting function, below the figure
+    figure_at = text.index("![tiny](tiny_b.png)")
+    caption = (
+        "Experiment `tiny_b`; `tiny_b.png`: drawn by `pyro_latent_experiments.tiny_b.save_tiny`"
+    )
+    assert text.index(caption) > figure_at
+    assert "pyro-latent run tiny_b --seed 0" in text
+
+
+def test_report_orders_sections_by_the_recorded_order(tmp_path):
+    exp_dir = write_experiment(tmp_path / "experiments", "late", order=50).parent
+    write_experiment(exp_dir, "early", order=5)
+    figures, results = tmp_path / "figures", tmp_path / "results"
+    study.run_experiments(
+        ["tiny_late", "tiny_early"], figures_dir=figures, results_dir=results, directory=exp_dir
+    )
+    text = report.write_report(results, figures, exp_dir / "templates").read_text()
+    assert text.index("## Tiny early") < text.index("## Tiny late")
+
+
+def test_report_lists_templates_without_results(tmp_path):
+    exp_dir = write_experiment(tmp_path / "experiments", "c").parent
+    write_experiment(exp_dir, "never")
+    figures, results = tmp_path / "figures", tmp_path / "results"
+    study.run_experiments(["tiny_c"], figures_dir=figures, results_dir=results, directory=exp_dir)
+    text = report.write_report(results, figures, exp_dir / "templates").read_text()
+    assert "## Not yet run" in text and "`tiny_never`" in text
+
+
+def test_a_missing_key_fails_the_render(tmp_path):
+    exp_dir = write_experiment(tmp_path / "experiments", "d").parent
+    figures, results = tmp_path / "figures", tmp_path / "results"
+    study.run_experiments(["tiny_d"], figures_dir=figures, results_dir=results, directory=exp_dir)
+    template = exp_dir / "templates" / "tiny_d.md"
+    template.write_text(template.read_text() + "\n{{ r.no_such_number }}\n")
+    with pytest.raises(report.ReportError, match="no_such_number"):
+        report.write_report(results, figures, exp_dir / "templates")
+
+
+def test_a_figure_the_run_did_not_draw_fails_the_render(tmp_path):
+    exp_dir = write_experiment(tmp_path / "experiments", "e").parent
+    figures, results = tmp_path / "figures", tmp_path / "results"
+    study.run_experiments(["tiny_e"], figures_dir=figures, results_dir=results, directory=exp_dir)
+    template = exp_dir / "templates" / "tiny_e.md"
+    template.write_text(template.read_text() + "\n![other](other.png)\n")
+    with pytest.raises(report.ReportError, match="other.png"):
+        report.write_report(results, figures, exp_dir / "templates")
+    template.write_text(TEMPLATE.format(tag="e"))
+    (figures / "tiny_e.png").unlink()
+    with pytest.raises(report.ReportError, match="absent"):
+        report.write_report(results, figures, exp_dir / "templates")
+
+
+def test_an_experiment_must_return_a_payload(tmp_path):
+    exp_dir = tmp_path / "experiments"
+    exp_dir.mkdir()
+    (exp_dir / "tiny_text.py").write_text(
+        "from pyro_latent.study import experiment\n"
+        "@experiment('tiny_text', title='t', order=1)\n"
+        "def run(ctx):\n    return '## prose'\n"
+    )
+    with pytest.raises(TypeError, match="tiny_text.*dict"):
+        study.run_experiments(["tiny_text"], results_dir=tmp_path / "r", directory=exp_dir)
 
 
 def test_unknown_experiment_lists_the_available_ones(tmp_path):
-    exp_dir = write_experiment(tmp_path / "experiments", "c").parent
-    with pytest.raises(study.UnknownExperimentError, match="available: .*tiny_c"):
+    exp_dir = write_experiment(tmp_path / "experiments", "f").parent
+    with pytest.raises(study.UnknownExperimentError, match="available: .*tiny_f"):
         study.run_experiments(["nope"], directory=exp_dir, results_dir=tmp_path / "r")
 
 
@@ -70,13 +144,23 @@ def test_cli_reports_unknown_experiment(capsys):
     assert "unknown experiment" in capsys.readouterr().err
 
 
-def test_cli_lists_the_toy_experiment(capsys):
+def test_cli_lists_the_experiments(capsys):
     assert cli.main(["list"]) == 0
-    assert "strip_world" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    for name in ("strip_world", "toy_transfer", "vae_latents"):
+        assert name in out
+
+
+def test_cli_report_names_a_broken_record(tmp_path, capsys):
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "strip_world.json").write_text("{not json")
+    assert cli.main(["report", "--results-dir", str(results), "--figures-dir", str(tmp_path)]) == 2
+    assert "strip_world.json is not valid JSON" in capsys.readouterr().err
 
 
 def test_experiment_script_runs_standalone(tmp_path):
-    script = write_experiment(tmp_path / "elsewhere", "d")
+    script = write_experiment(tmp_path / "elsewhere", "g")
     out = subprocess.run(
         [sys.executable, str(script), "--quick", "--figures-dir", "f", "--results-dir", "r"],
         cwd=tmp_path,
@@ -85,17 +169,25 @@ def test_experiment_script_runs_standalone(tmp_path):
         timeout=120,
     )
     assert out.returncode == 0, out.stderr
-    assert (tmp_path / "r" / "tiny_d.json").exists()
-    assert "report at f/REPORT.md" in out.stdout
+    assert (tmp_path / "r" / "tiny_g.json").exists()
+    assert "wrote 1 figure(s) under f/" in out.stdout
 
 
-def test_help_explains_the_commands():
+@pytest.mark.parametrize(
+    "command, flags",
+    [
+        ("study", ("--quick", "--seed", "--only", "--data-dir", "--download")),
+        ("report", ("--results-dir", "--figures-dir")),
+        ("train", ("--preset", "--epochs", "--resume", "--limit")),
+    ],
+)
+def test_help_explains_the_commands(command, flags):
     out = subprocess.run(
-        [sys.executable, "-m", "pyro_latent.cli", "study", "--help"],
+        [sys.executable, "-m", "pyro_latent.cli", command, "--help"],
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert out.returncode == 0
-    for flag in ("--quick", "--seed", "--only", "--data-dir", "--download"):
+    for flag in flags:
         assert flag in out.stdout

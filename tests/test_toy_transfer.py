@@ -14,20 +14,19 @@ import numpy as np
 import pytest
 import torch
 
+from pyro_latent.concepts.registry import concept_names, concepts, get_concept
 from pyro_latent.toy import LocalStateModel, ObjectCentricModel, StripWorld
-from pyro_latent.toy.concepts import concept_names, concepts, get_concept
-from pyro_latent.toy.transfer import (
+from pyro_latent.translate import (
     TransferredIdentifier,
-    _posterior,
     distance_from_identity,
     expected_tv,
     invertible_formula,
-    latent_index,
+    last_step_prior,
     monte_carlo_translation,
     smallest_invertible_window,
-    state_space,
     transfer_concept,
     translation_matrix,
+    window_log_likelihood,
 )
 
 
@@ -187,11 +186,13 @@ def test_posterior_matches_pyro_log_evidence_and_marginals():
     T = 3
     obs = torch.stack([world.sample_episode(T, 0.15, g)[1] for _ in range(6)])
     for model in (m1, m2):
-        space = state_space(model)
-        post, log_z = _posterior(space, obs, T)
-        torch.testing.assert_close(log_z, model.log_evidence(obs))
+        # the per-window route of the translation: Σ over last states of p(o | s) p(s)
+        joint = window_log_likelihood(model, obs).double() + last_step_prior(model, T).log()
+        log_z = torch.logsumexp(joint, -1)
+        post = (joint - log_z[:, None]).exp()
+        torch.testing.assert_close(log_z, model.log_evidence(obs).double())
         marg = model.marginals(obs)
-        latents = space.latents
+        latents = model.valid_latents
         if model is m1:
             for key, col, size in (("blue", 0, 5), ("red", 1, 5), ("velocity", 2, 2)):
                 one_hot = torch.nn.functional.one_hot(latents[:, col], size).double()
@@ -215,7 +216,7 @@ def test_translation_errors():
     with pytest.raises(ValueError, match="never exactly the identity"):
         smallest_invertible_window(m1, m2)
     with pytest.raises(ValueError, match="2 red cells"):
-        latent_index(m2, torch.tensor([1, 1, 2, 2, 0]))
+        m2.latent_index(torch.tensor([1, 1, 2, 2, 0]))
     with pytest.raises(ValueError, match="max_window must be a positive int"):
         smallest_invertible_window(*models(5)[1:], max_window="3")
     with pytest.raises(ValueError, match="max_window must be a positive int"):
@@ -229,22 +230,22 @@ def test_translation_errors():
 def test_latent_index_rejects_model2_latents_outside_the_support():
     world, m1, m2 = models(10)
     cells = world.to_local(world.valid_states())
-    assert torch.equal(latent_index(m2, cells), torch.arange(world.num_states))
+    assert torch.equal(m2.latent_index(cells), torch.arange(world.num_states))
     valid = world.to_local(torch.tensor([0, 1, 1]))
     assert valid.tolist() == [4, 5, 0, 0, 0, 0, 0, 0, 0, 0]
     alias = torch.tensor([10, 4, 0, 0, 0, 0, 0, 0, 0, 0])  # same base-6 key as `valid`
     with pytest.raises(ValueError, match="cell code 10 is outside 0..5"):
-        latent_index(m2, alias)
+        m2.latent_index(alias)
     with pytest.raises(ValueError, match="cell code -6 is outside 0..5"):
-        latent_index(m2, torch.tensor([4, 5, 0, 0, 0, 0, 0, 0, -6, 1]))
+        m2.latent_index(torch.tensor([4, 5, 0, 0, 0, 0, 0, 0, -6, 1]))
     with pytest.raises(ValueError, match="integer dtype"):
-        latent_index(m2, valid.double() + 0.7)
+        m2.latent_index(valid.double() + 0.7)
     with pytest.raises(ValueError, match="integer dtype"):
-        latent_index(m2, valid.double())
+        m2.latent_index(valid.double())
     with pytest.raises(ValueError, match="integer dtype"):
-        latent_index(m1, torch.tensor([0.0, 1.0, 1.0]))
+        m1.latent_index(torch.tensor([0.0, 1.0, 1.0]))
     with pytest.raises(ValueError, match="shape"):
-        latent_index(m2, valid[:5])
+        m2.latent_index(valid[:5])
     f = TransferredIdentifier("blue_velocity", m1, m2, 1).fit()
     with pytest.raises(ValueError, match="outside 0..5"):
         f.predict(alias[None])

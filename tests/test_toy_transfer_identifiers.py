@@ -10,7 +10,11 @@ import torch
 from sklearn.tree import DecisionTreeClassifier
 
 from pyro_latent.toy import LocalStateModel, ObjectCentricModel, StripWorld
-from pyro_latent.toy.identifiers import (
+from pyro_latent.translate.exact import (
+    smallest_invertible_window,
+    transfer_concept,
+)
+from pyro_latent.translate.identifiers import (
     LEARNERS,
     TorchMLPClassifier,
     evaluate_identifier,
@@ -22,12 +26,6 @@ from pyro_latent.toy.identifiers import (
     samples_to_accuracy,
     samples_to_accuracy_by_seed,
     transfer_data,
-)
-from pyro_latent.toy.transfer import (
-    latent_index,
-    smallest_invertible_window,
-    state_space,
-    transfer_concept,
 )
 
 
@@ -77,7 +75,7 @@ def test_training_pairs_follow_the_joint_through_the_observations(five):
     world, m1, m2, T = five
     data = transfer_data(m1, m2, T, 200, ["blue_velocity"], seed=1)
     # invertible window: the decoded latent is the source's own state
-    index = latent_index(m2, data.dst_latents)
+    index = m2.latent_index(data.dst_latents)
     labels = torch.as_tensor(data.labels["blue_velocity"])
     assert torch.equal(world.valid_states()[index][:, 2], labels)
     single = transfer_data(m1, m2, 1, 300, ["blue_velocity"], seed=1, decode="sample")
@@ -93,12 +91,12 @@ def test_weighted_fits_equal_fits_on_repeated_rows(five):
     world, m1, m2, T = five
     rng = np.random.default_rng(0)
     states = rng.integers(0, world.num_states, 60)
-    latents = state_space(m2).latents[states]
+    latents = m2.valid_latents[states]
     X = latent_features(m2, latents)
     y = rng.integers(0, 3, 60)
     counts = np.zeros((world.num_states, 3), int)
     np.add.at(counts, (states, y), 1)
-    features = latent_features(m2, state_space(m2).latents)
+    features = latent_features(m2, m2.valid_latents)
     raw = DecisionTreeClassifier(random_state=0).fit(X, y)
     weighted = fit_weighted(DecisionTreeClassifier(random_state=0), X, y)
     counted = fit_from_counts(DecisionTreeClassifier(random_state=0), features, counts)
@@ -127,7 +125,7 @@ def test_torch_mlp_is_a_sklearn_classifier():
 def test_evaluate_identifier_scores_the_exact_answer_perfectly(five):
     world, m1, m2, T = five
     exact = transfer_concept("red_location", m1, m2, 1)
-    features = latent_features(m2, state_space(m2).latents)
+    features = latent_features(m2, m2.valid_latents)
     counts = np.round(exact.numpy() * 1000).astype(int)  # a huge sample of the joint
     fitted = fit_from_counts(make_learner("tree"), features, counts)
     score = evaluate_identifier(fitted, m2, exact)

@@ -17,13 +17,8 @@ from pyro_latent.vae import (
 )
 from pyro_latent.vae.data import RAW_MD5
 
-needs_debian = pytest.mark.skipif(
-    not (DEBIAN_DIR / "t10k-images-idx3-ubyte.gz").is_file(),
-    reason="Debian's dataset-fashion-mnist package is not installed (make test installs it)",
-)
 
-
-@needs_debian
+@pytest.mark.needs_fashion_mnist
 def test_real_loader_from_debian_package(tmp_path):
     test = load_fashion_mnist(tmp_path, train=False)
     assert test.images.shape == (10000, 784) and test.images.dtype == torch.float32
@@ -62,7 +57,7 @@ def fake_debian(tmp_path):
     return fake
 
 
-@needs_debian
+@pytest.mark.needs_fashion_mnist
 def test_corrupt_debian_archive_is_the_same_error(tmp_path, fake_debian):
     fake = fake_debian
     with gzip.open(fake / "t10k-labels-idx1-ubyte.gz", "wb") as f:
@@ -72,7 +67,7 @@ def test_corrupt_debian_archive_is_the_same_error(tmp_path, fake_debian):
     _assert_names_all_routes(str(info.value))
 
 
-@needs_debian
+@pytest.mark.needs_fashion_mnist
 def test_truncated_debian_archive_is_the_same_error(tmp_path, fake_debian):
     fake = fake_debian
     archive = fake / "t10k-images-idx3-ubyte.gz"
@@ -82,7 +77,7 @@ def test_truncated_debian_archive_is_the_same_error(tmp_path, fake_debian):
     _assert_names_all_routes(str(info.value))
 
 
-@needs_debian
+@pytest.mark.needs_fashion_mnist
 def test_corrupt_extracted_file_is_repaired_or_reported(tmp_path):
     load_fashion_mnist(tmp_path, train=False, limit=1)
     target = tmp_path / "FashionMNIST" / "raw" / "t10k-labels-idx1-ubyte"

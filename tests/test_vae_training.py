@@ -47,6 +47,7 @@ def _same_weights(a, b) -> bool:
     return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
+@pytest.mark.needs_fashion_mnist
 def test_one_epoch_improves_elbo(train_images):
     pyro.set_rng_seed(0)  # the initial weights train_vae starts from
     untrained = VAE(TINY).eval()
@@ -59,6 +60,7 @@ def test_one_epoch_improves_elbo(train_images):
     assert len(trained.history_) == 1
 
 
+@pytest.mark.needs_fashion_mnist
 def test_same_seed_same_losses_other_seed_differs(train_images):
     runs = [
         train_vae(TINY, train_images, epochs=2, seed=s, checkpoint_dir=None, progress=False)
@@ -69,6 +71,7 @@ def test_same_seed_same_losses_other_seed_differs(train_images):
     assert runs[0].history_ != runs[2].history_
 
 
+@pytest.mark.needs_fashion_mnist
 def test_checkpoint_round_trip(train_images, tmp_path):
     vae = train_vae(TINY, train_images, epochs=1, seed=0, checkpoint_dir=tmp_path, progress=False)
     path = checkpoint_path(TINY, 0, tmp_path)
@@ -88,6 +91,7 @@ def test_checkpoint_round_trip(train_images, tmp_path):
     torch.testing.assert_close(loaded.encode(x), vae.encode(x), rtol=0, atol=0)
 
 
+@pytest.mark.needs_fashion_mnist
 def test_resume_equals_uninterrupted(train_images, tmp_path):
     straight = train_vae(TINY, train_images, epochs=3, seed=1, checkpoint_dir=tmp_path / "a")
     train_vae(TINY, train_images, epochs=1, seed=1, checkpoint_dir=tmp_path / "b", progress=False)
@@ -116,6 +120,7 @@ train_vae(cfg, images, epochs=1000, seed=2, checkpoint_dir=sys.argv[2], resume=T
 """
 
 
+@pytest.mark.needs_fashion_mnist
 @pytest.mark.slow
 def test_resume_after_sigkill(train_images, tmp_path):
     """A real process killed with SIGKILL during training resumes to the same losses."""
@@ -162,6 +167,7 @@ def _assert_refused(path: Path, error, match: str, call):
     assert path.read_bytes() == before, "a refused checkpoint must not be overwritten"
 
 
+@pytest.mark.needs_fashion_mnist
 def test_tampered_weights_are_refused(checkpoint, train_images):
     payload = torch.load(checkpoint, weights_only=True)
     key = next(iter(payload["model_state"]))
@@ -178,11 +184,13 @@ def test_tampered_weights_are_refused(checkpoint, train_images):
     )
 
 
+@pytest.mark.needs_fashion_mnist
 def test_truncated_file_is_refused(checkpoint):
     checkpoint.write_bytes(checkpoint.read_bytes()[:1000])
     _assert_refused(checkpoint, CheckpointError, "not a readable", lambda: load_vae(checkpoint))
 
 
+@pytest.mark.needs_fashion_mnist
 def test_other_version_is_refused(checkpoint):
     ckpt = read_checkpoint(checkpoint)
     from pyro_latent.vae import training
@@ -195,6 +203,7 @@ def test_other_version_is_refused(checkpoint):
     assert ckpt.epoch == 1
 
 
+@pytest.mark.needs_fashion_mnist
 @pytest.mark.parametrize(
     "change, match",
     [
@@ -233,6 +242,7 @@ def test_mismatched_checkpoint_is_refused(checkpoint, train_images, change, matc
     )
 
 
+@pytest.mark.needs_fashion_mnist
 def test_existing_checkpoint_needs_resume(checkpoint, train_images):
     _assert_refused(
         checkpoint,
@@ -242,6 +252,7 @@ def test_existing_checkpoint_needs_resume(checkpoint, train_images):
     )
 
 
+@pytest.mark.needs_fashion_mnist
 def test_load_vae_by_preset_name(tmp_path, train_images):
     with pytest.raises(FileNotFoundError, match="pyro-latent train --preset small"):
         load_vae("small", seed=0, runs_dir=tmp_path)
@@ -252,6 +263,7 @@ def test_load_vae_by_preset_name(tmp_path, train_images):
     assert _same_weights(vae, loaded) and loaded.latent_dim == 2
 
 
+@pytest.mark.needs_fashion_mnist
 def test_cuda_without_gpu_is_a_clear_error(train_images):
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
@@ -259,6 +271,7 @@ def test_cuda_without_gpu_is_a_clear_error(train_images):
         train_vae(TINY, train_images, 1, device="cuda", checkpoint_dir=None)
 
 
+@pytest.mark.needs_fashion_mnist
 def test_cli_trains_and_resumes(tmp_path, capsys):
     from pyro_latent.cli import main
 
@@ -275,6 +288,7 @@ def test_cli_trains_and_resumes(tmp_path, capsys):
     assert "--resume" in capsys.readouterr().out
 
 
+@pytest.mark.needs_fashion_mnist
 def test_preset_mismatch_in_architecture_is_refused_by_load_vae(tmp_path, train_images):
     other = VAEConfig("vae2d-a", latent_dim=2, hidden=(16, 8))  # same name, other layers
     train_vae(other, train_images[:300], 1, seed=0, checkpoint_dir=tmp_path, progress=False)
@@ -282,6 +296,7 @@ def test_preset_mismatch_in_architecture_is_refused_by_load_vae(tmp_path, train_
         load_vae("vae2d-a", seed=0, runs_dir=tmp_path)
 
 
+@pytest.mark.needs_fashion_mnist
 def test_unfinished_run_warns_and_old_checkpoints_load_as_finished(checkpoint):
     import warnings
 
@@ -305,6 +320,7 @@ def test_unfinished_run_warns_and_old_checkpoints_load_as_finished(checkpoint):
         load_vae(checkpoint)
 
 
+@pytest.mark.needs_fashion_mnist
 @pytest.mark.parametrize("part", ["optim_shape", "optim_layout", "rng"])
 def test_unrestorable_state_is_a_checkpoint_error(checkpoint, train_images, part):
     ckpt = read_checkpoint(checkpoint)
@@ -327,6 +343,7 @@ def test_unrestorable_state_is_a_checkpoint_error(checkpoint, train_images, part
     )
 
 
+@pytest.mark.needs_fashion_mnist
 def test_stale_temporaries_are_removed(checkpoint, train_images):
     stale = checkpoint.parent / ".checkpoint.pt.abc123.tmp"
     stale.write_bytes(b"half a checkpoint")
@@ -336,6 +353,7 @@ def test_stale_temporaries_are_removed(checkpoint, train_images):
     assert not stale.exists() and other.exists()
 
 
+@pytest.mark.needs_fashion_mnist
 @pytest.mark.parametrize(
     "kwargs, match",
     [
@@ -367,6 +385,7 @@ def test_image_data_is_range_checked(bad):
         train_vae(TINY, data, 1, checkpoint_dir=None, progress=False)
 
 
+@pytest.mark.needs_fashion_mnist
 def test_load_vae_by_sweep_name(tmp_path, train_images):
     with pytest.raises(FileNotFoundError, match="small-z10"):
         load_vae("small-z10", seed=0, runs_dir=tmp_path)
@@ -380,14 +399,31 @@ def test_load_vae_by_sweep_name(tmp_path, train_images):
 
 @pytest.mark.parametrize(
     "args, message",
-    [(["--limit", "-5"], "--limit"), (["--limit", "0"], "--limit"), (["--seed", "-1"], "--seed")],
+    [
+        (["--limit", "-5"], "--limit"),
+        (["--limit", "0"], "--limit"),
+        (["--seed", "-1"], "--seed"),
+        (["--epochs", "0"], "--epochs"),
+        (["--seed", "1.5"], "--seed"),
+    ],
 )
 def test_cli_rejects_bad_numbers(tmp_path, capsys, args, message):
     from pyro_latent.cli import main
 
     common = ["--preset", "vae2d-a", "--epochs", "1", "--runs-dir", str(tmp_path / "runs")]
-    assert main(["train", *common, *args]) == 2
+    with pytest.raises(SystemExit) as info:  # argparse's usage error, exit status 2
+        main(["train", *common, *args])
+    assert info.value.code == 2
     assert message in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_cli_names_an_unknown_preset(tmp_path, capsys):
+    from pyro_latent.cli import main
+
+    assert main(["train", "--preset", "medium", "--runs-dir", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert "unknown VAE preset 'medium'" in err and "small" in err
     assert not (tmp_path / "runs").exists()
 
 

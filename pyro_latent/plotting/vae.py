@@ -15,7 +15,7 @@ import torch
 from matplotlib.ticker import MaxNLocator
 from torchvision.utils import make_grid
 
-import pyro_latent.plotting  # noqa: F401  (selects the Agg backend)
+from pyro_latent.plotting import save_figure
 from pyro_latent.vae.metrics import ACTIVE_THRESHOLD
 
 
@@ -62,9 +62,7 @@ def plot_latents_2d(path: Path, panels: Sequence[dict], classes: Sequence[str]) 
     for ax, panel in zip(np.atleast_1d(axes), panels, strict=True):
         scatter_latents(ax, panel["loc"], panel["labels"], classes, panel["title"])
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=110)
 
 
 @torch.no_grad()
@@ -90,9 +88,7 @@ def plot_manifolds(path: Path, panels: Sequence[dict], n: int = 20) -> Path:
         ax.set_ylabel("$z_2$")
         ax.set_title(panel["title"])
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=110)
 
 
 def plot_activity(path: Path, groups: Sequence[dict], sweep: Sequence[dict] = ()) -> Path:
@@ -125,9 +121,7 @@ def plot_activity(path: Path, groups: Sequence[dict], sweep: Sequence[dict] = ()
         ax.set_title(title)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=110)
 
 
 @torch.no_grad()
@@ -143,9 +137,7 @@ def plot_reconstructions(path: Path, images: torch.Tensor, rows: Sequence[tuple]
         ax.set_yticks([])
         ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=110)
 
 
 @torch.no_grad()
@@ -165,24 +157,25 @@ def plot_interpolations(path: Path, rows: Sequence[dict]) -> Path:
             ax.set_xticks([])
         ax.set_ylabel(row["label"], rotation=0, ha="right", va="center", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=110)
 
 
 def plot_correlations(path: Path, panels: Sequence[dict]) -> Path:
     """|correlation| matrices, one row per dict with ``label``, ``mean_corr``, ``sample_corr`` and
-    ``order`` (dimensions sorted by activity, most active first; a line marks the active ones)."""
+    ``activity`` (``A_d`` per dimension): dimensions are sorted by activity, most active first,
+    and a white line marks off the active ones (``A_d > 0.01``)."""
     fig, axes = plt.subplots(len(panels), 2, figsize=(8, 3.8 * len(panels)), squeeze=False)
     for row, panel in zip(axes, panels, strict=True):
-        order = np.asarray(panel["order"])
+        activity = np.asarray(panel["activity"], dtype=float)
+        order = np.argsort(-activity)
+        n_active = int((activity > ACTIVE_THRESHOLD).sum())
         for ax, key, title in zip(
             row, ("mean_corr", "sample_corr"), ("posterior means", "posterior samples"), strict=True
         ):
             matrix = np.abs(np.asarray(panel[key], dtype=float))[np.ix_(order, order)]
             np.fill_diagonal(matrix, np.nan)
             image = ax.imshow(matrix, vmin=0, vmax=1, cmap="viridis")
-            edge = panel["n_active"] - 0.5
+            edge = n_active - 0.5
             ax.axhline(edge, color="w", lw=1)
             ax.axvline(edge, color="w", lw=1)
             ax.set_title(f"{panel['label']}: {title}", fontsize=10)
@@ -190,6 +183,4 @@ def plot_correlations(path: Path, panels: Sequence[dict]) -> Path:
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         fig.colorbar(image, ax=row, shrink=0.8, label="|correlation|")
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=110, bbox_inches="tight")

@@ -71,6 +71,7 @@ from pyro.ops.indexing import Vindex
 from pyro.ops.rings import LogRing
 from pyro.poutine.util import prune_subsample_sites
 
+from pyro_latent._checks import check_positive_int
 from pyro_latent.toy.hmm import CompiledHMM
 from pyro_latent.toy.local_rule import (
     compiled_transition,
@@ -85,7 +86,6 @@ from pyro_latent.toy.world import (
     NUM_LOCAL_CODES,
     RED,
     StripWorld,
-    _check_length,
     check_noise,
 )
 
@@ -106,6 +106,25 @@ class ImpossibleObservationError(ValueError):
 
 def _empty_guide(*args, **kwargs):
     pass
+
+
+def _base6(cells: torch.Tensor) -> torch.Tensor:
+    """A configuration's cell codes ``[..., n]`` as one base-6 number ``[...]``."""
+    powers = NUM_LOCAL_CODES ** torch.arange(cells.shape[-1])
+    return (cells * powers).sum(-1)
+
+
+def _as_cells(latents, n: int) -> torch.Tensor:
+    """``latents`` as a long tensor ``[..., n]``; ``ValueError`` for another dtype or shape."""
+    try:
+        cells = torch.as_tensor(latents)
+    except (TypeError, ValueError, RuntimeError):
+        raise ValueError(f"cells must be an integer tensor, got {type(latents).__name__}") from None
+    if cells.dtype.is_floating_point or cells.dtype.is_complex or cells.dtype == torch.bool:
+        raise ValueError(f"cells must have an integer dtype, got {cells.dtype}")
+    if cells.dim() == 0 or cells.shape[-1] != n:
+        raise ValueError(f"cells must have shape [..., {n}], got {tuple(cells.shape)}")
+    return cells.long()
 
 
 def _categorical(probs: torch.Tensor) -> dist.Categorical:
@@ -142,6 +161,44 @@ class _EnumeratedWorldModel:
         """``(init [S], transition [S, S], emission [S, n, 3])`` over the joint state."""
         raise NotImplementedError
 
+    def _compile(self) -> None:
+        init, trans, emission = self.compiled_tables()
+        self.hmm = CompiledHMM(init, trans, emission)
+        # F(k) = p(symbol <= k | state, cell) for k = 0, 1, read by ``sample``
+        self._emission_cdf = emission.cumsum(-1)[..., :-1].contiguous()
+
+    @property
+    def valid_latents(self) -> torch.Tensor:
+        """``[S, d]``: the model's latent of each valid state, in ``world.valid_states()`` order
+        (model 1: ``(blue, red, velocity)``; model 2: the cell codes).  Row ``s`` is joint state
+        ``s`` of :attr:`hmm`."""
+        return self._decode_joint(torch.arange(self.world.num_states))
+
+    def latent_index(self, latents) -> torch.Tensor:
+        """Index in ``world.valid_states()`` (the joint state of :attr:`hmm`) of each latent,
+        ``[..., d] -> [...]``.
+
+        Raises ``ValueError`` for a latent outside the model's support: a non-integer dtype, a
+        wrong last dimension, or a value that is not a valid state (for model 2: a code outside
+        ``0..5`` or a configuration that is not the image of a valid state).
+        """
+        raise NotImplementedError
+
+    def in_support(self, latents) -> torch.Tensor:
+        """Boolean mask ``[...]`` of the latents ``[..., d]`` that are valid states; raises only
+        on a malformed shape or dtype, never on values."""
+        raise NotImplementedError
+
+    def require_permutation(self, purpose: str) -> CompiledHMM:
+        """:attr:`hmm`, after checking that its transition is a permutation of the valid states
+        (deterministic dynamics), which ``purpose`` relies on; a ``ValueError`` otherwise."""
+        if not self.hmm.is_permutation:
+            raise ValueError(
+                f"{purpose} needs deterministic dynamics, but {type(self).__name__}'s compiled "
+                "transition is not a permutation of the valid states"
+            )
+        return self.hmm
+
     def _decode_joint(self, index: torch.Tensor) -> torch.Tensor:
         """Joint-state indices ``[..., T]`` -> the model's latent trajectories ``[..., T, ·]``."""
         raise NotImplementedError
@@ -151,7 +208,7 @@ class _EnumeratedWorldModel:
         raise NotImplementedError
 
     def _forward_backward(self, obs: torch.Tensor, smooth: bool):
-        return self._hmm.forward_backward(self._hmm.log_likelihood(obs), smooth)
+        return self.hmm.forward_backward(self.hmm.log_likelihood(obs), smooth)
 
     # ------------------------------------------------------------- the program
     def program(self, obs: torch.Tensor | None, T: int, batch: int, potentials=None):
@@ -311,10 +368,10 @@ class _EnumeratedWorldModel:
         """The most probable latent trajectory (``infer_discrete`` at temperature 0)."""
         obs, single = self._prepare(obs)
         if self.engine == "hmm":
-            log_lik = self._hmm.log_likelihood(obs)
-            _, _, first = self._hmm.forward_backward(log_lik, smooth=False)
+            log_lik = self.hmm.log_likelihood(obs)
+            _, _, first = self.hmm.forward_backward(log_lik, smooth=False)
             self._require_possible(obs, first)
-            latents = self._decode_joint(self._hmm.viterbi(log_lik))
+            latents = self._decode_joint(self.hmm.viterbi(log_lik))
         else:
             self._require_possible(obs)
             latents = self._infer_discrete(obs, temperature=0)[0]
@@ -322,33 +379,73 @@ class _EnumeratedWorldModel:
 
     def sample_posterior(self, obs: torch.Tensor, num_samples: int) -> torch.Tensor:
         """Joint posterior trajectories ``[num_samples, (B,) T, ·]`` (temperature 1)."""
-        _check_length(num_samples, "num_samples")
+        check_positive_int(num_samples, "num_samples")
         obs, single = self._prepare(obs)
         if self.engine == "hmm":
-            log_lik = self._hmm.log_likelihood(obs)
-            _, _, first = self._hmm.forward_backward(log_lik, smooth=False)
+            log_lik = self.hmm.log_likelihood(obs)
+            _, _, first = self.hmm.forward_backward(log_lik, smooth=False)
             self._require_possible(obs, first)
-            latents = self._decode_joint(self._hmm.sample_paths(log_lik, num_samples))
+            latents = self._decode_joint(self.hmm.sample_paths(log_lik, num_samples))
         else:
             self._require_possible(obs)
             latents = self._infer_discrete(obs, temperature=1, num_samples=num_samples)
         return latents[:, 0] if single else latents
 
-    def sample(self, T: int, num_samples: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Latent trajectories ``[N, T, ·]`` and observations ``[N, T, n]`` from the prior."""
-        _check_length(T, "T")
-        _check_length(num_samples, "num_samples")
-        trace = prune_subsample_sites(poutine.trace(self.program).get_trace(None, T, num_samples))
-        values, obs = {}, []
-        for name, site in trace.nodes.items():
-            if site["type"] != "sample" or name.startswith("potential_"):
-                continue
-            if name.startswith("obs_"):
-                obs.append(site["value"].reshape(num_samples, -1))
-            else:
-                values[name] = site["value"].reshape(1, num_samples)
-        obs = torch.cat(obs, -1).reshape(num_samples, T, self.n_cells)
-        return self._decode(values, T)[0], obs
+    def sample(
+        self,
+        T: int,
+        num_samples: int,
+        initial=None,
+        generator: torch.Generator | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Forward samples from the model's own generative process.
+
+        Returns latent trajectories ``[N, T, d]`` in the model's coordinates and observations
+        ``[N, T, n]`` (long).  ``initial`` fixes the latent at ``t = 0``: one latent ``[d]`` for
+        every sample, or ``[N, d]``, one per sample; by default ``l_0`` is drawn from the prior.
+        ``generator`` makes the draws reproducible (the global torch RNG otherwise).
+
+        The draws run on the compiled tables (``s_0 ~ π``, ``s_t ~ P(s_{t-1}, ·)``,
+        ``o_{t,k} ~ E[s_t, k, ·]``); the tests check them against the Pyro program and against
+        the exact ``log_evidence``.
+        """
+        T = check_positive_int(T, "T")
+        N = check_positive_int(num_samples, "num_samples")
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise ValueError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+        hmm = self.hmm
+        if initial is None:
+            start = torch.multinomial(hmm.log_init.exp(), N, replacement=True, generator=generator)
+        else:
+            start = self._initial_index(initial, N)
+        states = torch.empty(N, T, dtype=torch.long)
+        states[:, 0] = start
+        if hmm.is_permutation:
+            for t in range(1, T):
+                states[:, t] = hmm.successor[states[:, t - 1]]
+        else:
+            trans = hmm.log_trans.exp()
+            for t in range(1, T):
+                states[:, t] = torch.multinomial(
+                    trans[states[:, t - 1]], 1, generator=generator
+                ).squeeze(-1)
+        # Inverse-CDF draw of each cell's symbol: symbol k is shown when F(k-1) <= u < F(k).
+        # ``>=`` keeps a zero-probability symbol unreachable even for u = 0 exactly.
+        u = torch.rand(N, T, self.n_cells, dtype=torch.float64, generator=generator)
+        obs = (u.unsqueeze(-1) >= self._emission_cdf[states]).sum(-1)
+        return self._decode_joint(states), obs
+
+    def _initial_index(self, initial, num_samples: int) -> torch.Tensor:
+        index = self.latent_index(initial)
+        if index.dim() == 0:
+            return index.expand(num_samples)
+        if index.dim() != 1 or index.shape[0] != num_samples:
+            shape = tuple(torch.as_tensor(initial).shape)
+            raise ValueError(
+                f"initial must be one latent [d] or one per sample [num_samples = {num_samples}, "
+                f"d], got shape {shape}"
+            )
+        return index
 
     def _emission_by_symbol(self) -> torch.Tensor:
         return self.world.emission_probs(self.obs_noise)  # [true symbol, shown symbol]
@@ -388,7 +485,7 @@ class ObjectCentricModel(_EnumeratedWorldModel):
         red_at = cells == cells[None, :, None]
         symbol = torch.where(blue_at, BLUE, torch.where(red_at, RED, BLANK))  # [b, r, k]
         self.emission = self._emission_by_symbol()[symbol]  # [b, r, k, 3]
-        self._hmm = CompiledHMM(*self.compiled_tables())
+        self._compile()
 
     def compiled_tables(self):
         """The CPTs multiplied out over the joint state ``(blue, red, velocity)``, restricted to
@@ -406,6 +503,12 @@ class ObjectCentricModel(_EnumeratedWorldModel):
 
     def _decode_joint(self, index):
         return self.world.valid_states()[index]
+
+    def latent_index(self, latents) -> torch.Tensor:
+        return self.world.state_index(latents)
+
+    def in_support(self, latents) -> torch.Tensor:
+        return self.world.is_valid_state(latents)
 
     def _joint_to_sites(self, joint):
         n = self.n_cells
@@ -497,7 +600,8 @@ class LocalStateModel(_EnumeratedWorldModel):
         self.code_emission = self._emission_by_symbol()[CODE_TO_SYMBOL]  # [6, 3]
         self.transition = compiled_transition(world, self.tables)  # [S, S]
         self.config_emission = self.code_emission[self.configs]  # [S, n, 3]
-        self._hmm = CompiledHMM(*self.compiled_tables())
+        self._support_keys = _base6(self.configs).sort().values
+        self._compile()
         if form == "compiled":
             self.latent_sizes = {"config": S}
         else:
@@ -514,6 +618,19 @@ class LocalStateModel(_EnumeratedWorldModel):
 
     def _decode_joint(self, index):
         return self.configs[index]
+
+    def latent_index(self, latents) -> torch.Tensor:
+        # from_local validates dtype, shape, code range and the one-red / one-pair rules, vectorised
+        return self.world.state_index(self.world.from_local(latents))
+
+    def in_support(self, latents) -> torch.Tensor:
+        latents = _as_cells(latents, self.n_cells)
+        in_range = ((latents >= 0) & (latents < NUM_LOCAL_CODES)).all(-1)
+        # A configuration is in the support when its base-6 key is one of the S support keys.
+        keys = self._support_keys
+        key = _base6(latents.clamp(0, NUM_LOCAL_CODES - 1))
+        found = keys[torch.searchsorted(keys, key).clamp(max=len(keys) - 1)] == key
+        return in_range & found
 
     def _joint_to_sites(self, joint):
         return {"config": joint}

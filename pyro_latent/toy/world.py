@@ -28,6 +28,13 @@ from functools import cached_property
 
 import torch
 
+from pyro_latent._checks import (
+    check_int,
+    check_long_tensor,
+    check_positive_int,
+    check_probability,
+)
+
 BLANK, BLUE, RED = 0, 1, 2
 SYMBOLS = ("blank", "blue", "red")
 LEFT, RIGHT = 0, 1
@@ -58,11 +65,8 @@ class StripWorld:
     """
 
     def __init__(self, n_cells: int = 10):
-        if isinstance(n_cells, bool) or not isinstance(n_cells, int):
-            raise ValueError(f"n_cells must be an int, got {n_cells!r}")
-        if n_cells < 4:
-            raise ValueError(f"n_cells must be >= 4 for the rules to hold, got {n_cells}")
-        self.n_cells = n_cells
+        # four cells are the fewest for which a pair can bounce with red beside it
+        self.n_cells = check_int(n_cells, "n_cells", minimum=4)
 
     def __repr__(self) -> str:
         return f"StripWorld(n_cells={self.n_cells})"
@@ -151,7 +155,7 @@ class StripWorld:
 
     def rollout(self, state: torch.Tensor, T: int) -> torch.Tensor:
         """The states at steps ``0..T-1`` starting from ``state`` (``[..., 3] -> [..., T, 3]``)."""
-        _check_length(T, "T")
+        check_positive_int(T, "T")
         states = [self.check_states(state)]
         for _ in range(T - 1):
             states.append(self.step(states[-1]))
@@ -178,7 +182,7 @@ class StripWorld:
         outside ``0..5``, not exactly one red, not exactly two adjacent blue cells, two blue
         cells that disagree on the velocity, or a pair pointing into the wall.
         """
-        cells = _as_long(cells, "cells")
+        cells = check_long_tensor(cells, "cells")
         n = self.n_cells
         if cells.dim() == 0 or cells.shape[-1] != n:
             raise ValueError(f"cells must have shape [..., {n}], got {tuple(cells.shape)}")
@@ -257,36 +261,14 @@ class StripWorld:
 
 def check_noise(obs_noise) -> float:
     """Validate an observation-noise level ``ε ∈ [0, 1)``."""
-    try:
-        eps = float(obs_noise)
-    except (TypeError, ValueError):
-        raise ValueError(f"obs_noise must be a number in [0, 1), got {obs_noise!r}") from None
-    if not 0.0 <= eps < 1.0:
-        raise ValueError(f"obs_noise must be in [0, 1), got {obs_noise!r}")
-    return eps
+    return check_probability(obs_noise, "obs_noise", include_high=False)
 
 
 def _as_state_tensor(states) -> torch.Tensor:
-    states = _as_long(states, "states")
+    states = check_long_tensor(states, "states")
     if states.dim() == 0 or states.shape[-1] != 3:
         raise ValueError(
             "states must have shape [..., 3] (blue, red, velocity_index), "
             f"got {tuple(states.shape)}"
         )
     return states
-
-
-def _as_long(x, name: str) -> torch.Tensor:
-    try:
-        x = torch.as_tensor(x)
-    except (TypeError, ValueError, RuntimeError):
-        raise ValueError(f"{name} must be an integer tensor, got {type(x).__name__}") from None
-    if x.dtype.is_floating_point or x.dtype.is_complex or x.dtype == torch.bool:
-        raise ValueError(f"{name} must have an integer dtype, got {x.dtype}")
-    return x.long()
-
-
-def _check_length(T, name: str) -> int:
-    if isinstance(T, bool) or not isinstance(T, int) or T < 1:
-        raise ValueError(f"{name} must be a positive int, got {T!r}")
-    return T

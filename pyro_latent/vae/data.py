@@ -24,7 +24,6 @@ routes, never as a torchvision traceback.
 from __future__ import annotations
 
 import hashlib
-import numbers
 import os
 import tempfile
 from collections.abc import Sequence
@@ -34,6 +33,8 @@ from pathlib import Path
 import torch
 from torchvision.datasets import FashionMNIST
 from torchvision.datasets.utils import check_integrity, extract_archive
+
+from pyro_latent._checks import check_positive_int
 
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 """Where Debian's ``dataset-fashion-mnist`` package installs the four ``.gz`` archives."""
@@ -104,10 +105,8 @@ class ImageData:
 
 def check_limit(limit) -> None:
     """``limit`` is None or an int ≥ 1, else a :class:`ValueError`."""
-    if limit is None:
-        return
-    if not isinstance(limit, numbers.Integral) or isinstance(limit, bool) or limit < 1:
-        raise ValueError(f"limit must be a positive int (number of images); got {limit!r}")
+    if limit is not None:
+        check_positive_int(limit, "limit (a number of images)")
 
 
 def image_fingerprint(images: torch.Tensor) -> str:

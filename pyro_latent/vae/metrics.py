@@ -22,10 +22,19 @@ For test images ``x_1..x_N`` with posteriors ``q(z | x_n) = N(μ_n, diag σ_n²)
   Note the arithmetic: ``Cov(z) = Cov(μ) + diag(E[σ²])``, so the sample correlations are the
   mean correlations shrunk by the posterior variances.  The gap measures how much of each
   dimension's aggregate variance is posterior noise.
+
+Below these, summaries over several runs (:func:`mean_sd`, :func:`kl_split`,
+:func:`correlation_ratios`) and the verdicts a report states about them.  A verdict is a dict
+``{"verdict": "agrees" | "disagrees" | "cannot be tested", "value": …, "threshold" or
+"expected": …}``: the number measured and the bound or claim it is compared with, so that the
+report's sentence is chosen by data rather than by prose code.  ``"agrees"`` means every run
+agrees; ``"partly": True`` marks a disagreement in which some runs agree.
 """
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +42,7 @@ import pyro
 import torch
 from pyro.infer import TraceMeanField_ELBO
 
+from pyro_latent._checks import check_nonnegative_int, check_positive_int, check_probability
 from pyro_latent.vae.model import VAE
 
 ACTIVE_THRESHOLD = 0.01
@@ -149,3 +159,209 @@ def summarize(vae: VAE, images: torch.Tensor, *, seed: int = 0, num_particles: i
         "kl_total": float(kl_per_dim(enc).sum()),
         **{k: v for k, v in corr.items() if not k.endswith("_corr")},
     }
+
+
+# --- summaries over runs, and the verdicts the report states -----------------------------------
+
+
+def mean_sd(values: Sequence[float]) -> dict:
+    """``{"mean", "sd", "n"}`` of ``values``: the mean and the sample standard deviation
+    (``ddof = 1``) over runs; ``sd`` is None for a single run (nothing to spread)."""
+    values = np.asarray(values, dtype=float)
+    if values.ndim != 1 or values.size == 0:
+        raise ValueError(f"values must be a non-empty list of numbers, got shape {values.shape}")
+    sd = float(values.std(ddof=1)) if values.size > 1 else None
+    return {"mean": float(values.mean()), "sd": sd, "n": int(values.size)}
+
+
+def activity_mask(activity_per_dim: Sequence[float], threshold: float = ACTIVE_THRESHOLD):
+    """``A_d > threshold`` for a list of activities ``A_d`` (the mask of :func:`active_units`)."""
+    act = np.asarray(activity_per_dim, dtype=float)
+    if act.ndim != 1:
+        raise ValueError(f"activity must be one number per dimension, got shape {act.shape}")
+    return act > threshold
+
+
+def kl_split(kl: Sequence[float], active: Sequence[bool]) -> dict:
+    """``KL_d`` split by an activity mask: ``{"active": [...], "inactive": [...]}``, each sorted
+    largest first.
+
+    An inactive dimension (``A_d ≤ 0.01``) should have collapsed onto the prior, ``KL_d ≈ 0``;
+    an active one carries information about ``x``, ``KL_d > 0``.
+    """
+    kl = np.asarray(kl, dtype=float)
+    active = np.asarray(active)
+    if active.dtype != bool or kl.ndim != 1 or active.shape != kl.shape:
+        raise ValueError(
+            f"kl and active must be a vector and a boolean mask of one length, got {kl.shape} "
+            f"and {active.shape} ({active.dtype})"
+        )
+    return {
+        "active": sorted(kl[active].tolist(), reverse=True),
+        "inactive": sorted(kl[~active].tolist(), reverse=True),
+    }
+
+
+def kl_split_verdict(splits: Sequence[Mapping]) -> dict:
+    """Does the KL per dimension split the dimensions as the activity threshold does?
+
+    ``splits``: :func:`kl_split` of each run, pooled.  Agrees when every inactive dimension
+    carries less KL than every active one: ``value = max KL_inactive`` below
+    ``threshold = min KL_active``.  Cannot be tested when ``all_active`` or ``none_active``.
+    """
+    active = [k for s in splits for k in s["active"]]
+    inactive = [k for s in splits for k in s["inactive"]]
+    out = {
+        "value": max(inactive) if inactive else None,
+        "threshold": min(active) if active else None,
+        "all_active": not inactive,
+        "none_active": not active,
+    }
+    if not active or not inactive:
+        return {"verdict": "cannot be tested", **out}
+    return {"verdict": "agrees" if out["value"] < out["threshold"] else "disagrees", **out}
+
+
+def count_verdict(counts: Sequence[int], expected: tuple[int, int] | None) -> dict:
+    """Are the active-unit ``counts`` of a preset's seeds within the ``expected`` range
+    ``(lo, hi)`` (inclusive)?
+
+    Agrees when every seed's count is; ``partly`` when some are (``inside`` of ``seeds``).
+    Cannot be tested when there is no expected range (a preset the claim does not cover) or no
+    count.
+    """
+    counts = [check_nonnegative_int(c, "every active-unit count") for c in counts]
+    if expected is None or not counts:
+        return {"verdict": "cannot be tested", "value": counts, "expected": expected}
+    lo, hi = (check_nonnegative_int(v, "expected") for v in expected)
+    if lo > hi:
+        raise ValueError(f"expected must be a range (lo, hi) with lo ≤ hi, got {expected!r}")
+    inside = sum(lo <= c <= hi for c in counts)
+    return {
+        "verdict": "agrees" if inside == len(counts) else "disagrees",
+        "partly": 0 < inside < len(counts),
+        "value": counts,
+        "expected": [lo, hi],
+        "inside": inside,
+        "seeds": len(counts),
+    }
+
+
+def larger_uses_more(small_counts: Sequence[int], large_counts: Sequence[int]) -> dict:
+    """Does the larger model use more dimensions than the smaller one (mean over seeds)?
+
+    ``order``: ``"larger"`` (the larger uses more: agrees), ``"smaller"`` or ``"equal"``
+    (disagrees); ``value`` and ``expected``: the smaller's and the larger's mean counts.
+    """
+    if not small_counts or not large_counts:
+        return {"verdict": "cannot be tested", "order": None, "value": None, "expected": None}
+    small, large = float(np.mean(small_counts)), float(np.mean(large_counts))
+    order = "larger" if large > small else "smaller" if small > large else "equal"
+    return {
+        "verdict": "agrees" if order == "larger" else "disagrees",
+        "order": order,
+        "value": small,
+        "expected": large,
+    }
+
+
+def latent_size_effect(
+    counts: Mapping[int, Sequence[int]], base: int = 20, larger: int = 40, tolerance: float = 1.5
+) -> dict:
+    """Does growing the latent size from ``base`` to ``larger`` leave the number of active
+    units about the same ("little effect")?
+
+    ``value``: the change in the mean count over seeds; agrees when ``|value| ≤ tolerance``.
+    """
+    base = check_positive_int(base, "base")
+    larger = check_positive_int(larger, "larger")
+    if not counts.get(base) or not counts.get(larger):
+        return {"verdict": "cannot be tested", "value": None, "threshold": tolerance}
+    change = float(np.mean(counts[larger]) - np.mean(counts[base]))
+    return {
+        "verdict": "agrees" if abs(change) <= tolerance else "disagrees",
+        "value": change,
+        "threshold": tolerance,
+    }
+
+
+def near_cap(counts: Sequence[int], latent_dim: int, slack: int = 1) -> bool:
+    """Whether a latent size is (nearly) used up: mean active count ``≥ latent_dim - slack``.
+    Such a size caps the count, so it says nothing about how many dimensions a model would
+    choose."""
+    latent_dim = check_positive_int(latent_dim, "latent_dim")
+    slack = check_nonnegative_int(slack, "slack")
+    return bool(counts) and float(np.mean(counts)) >= latent_dim - slack
+
+
+def correlation_ratios(runs: Sequence[Mapping], two_d_runs: Sequence[Mapping] = ()) -> dict:
+    """How much weaker the sample correlations are than the mean correlations.
+
+    ``all`` and ``active``: the mean over ``runs`` of ``ρ̄_samples / ρ̄_means`` (mean absolute
+    off-diagonal correlations of :func:`correlations`) over all and over the active dimensions,
+    NaN runs skipped; ``two_d``: over ``two_d_runs``, the ratio of the means over runs
+    (``mean ρ̄_samples / mean ρ̄_means``), since a 2-D space has one pair and single ratios are
+    noisy; ``any_inactive``: whether some run of ``runs`` has an inactive dimension.
+    """
+
+    def ratio(rs, sampled, mean):
+        values = [np.float64(r[sampled]) / r[mean] for r in rs]  # 0/0 is NaN, not an error
+        return float(np.nanmean(values)) if values else float("nan")
+
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # nanmean of an all-NaN list is NaN
+        all_ratio = ratio(runs, "mean_abs_offdiag_samples", "mean_abs_offdiag_means")
+        active = ratio(runs, "mean_abs_offdiag_samples_active", "mean_abs_offdiag_means_active")
+        two_d = (
+            float(
+                np.nanmean([r["mean_abs_offdiag_samples"] for r in two_d_runs])
+                / np.nanmean([r["mean_abs_offdiag_means"] for r in two_d_runs])
+            )
+            if two_d_runs
+            else float("nan")
+        )
+    return {
+        "all": all_ratio,
+        "active": active,
+        "two_d": two_d,
+        "has_two_d": bool(np.isfinite(two_d)),
+        "any_inactive": any(r["active_units"] < len(r["activity"]) for r in runs),
+    }
+
+
+def decorrelation_verdict(
+    ratios: Mapping, holds_below: float = 0.5, equal_above: float = 0.8
+) -> dict:
+    """Locatello et al.'s observation, "the sampled representation is uncorrelated but the
+    posterior means are correlated", on :func:`correlation_ratios`.
+
+    Agrees when the samples' correlation over all dimensions is below ``holds_below`` of the
+    means' (``value`` = that ratio).  Since ``Cov(z) = Cov(μ) + diag E[σ²]``, ``gap`` says where
+    the difference lives:
+
+    * ``"all_active"``: no inactive dimension, so the gap is the posterior noise each keeps;
+    * ``"inactive_dims"``: the observation holds over all dimensions but over the active ones
+      the ratio exceeds ``equal_above``: the gap lives in the inactive dimensions;
+    * ``"active_equal"``: the ratio over the active ones exceeds ``equal_above`` (and the
+      observation fails over all);
+    * ``"active_gap"``: the gap remains over the active dimensions.
+    """
+    holds_below = check_probability(holds_below, "holds_below")
+    equal_above = check_probability(equal_above, "equal_above")
+    all_ratio, active = float(ratios["all"]), float(ratios["active"])
+    if not ratios["any_inactive"]:
+        gap = "all_active"
+    elif all_ratio < holds_below and active > equal_above:
+        gap = "inactive_dims"
+    elif active > equal_above:
+        gap = "active_equal"
+    else:
+        gap = "active_gap"
+    verdict = (
+        "cannot be tested"
+        if not np.isfinite(all_ratio)
+        else "agrees"
+        if all_ratio < holds_below
+        else "disagrees"
+    )
+    return {"verdict": verdict, "value": all_ratio, "threshold": holds_below, "gap": gap}

@@ -42,13 +42,14 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from pyro_latent._checks import as_int, check_image_tensor
 from pyro_latent.vae.data import N_PIXELS
 
 LIKELIHOODS = ("bernoulli", "continuous_bernoulli")
 
 
 def _is_int(value) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    return as_int(value) is not None
 
 
 @dataclass(frozen=True)
@@ -254,13 +255,7 @@ class VAE(nn.Module):
 
     def check_images(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` flattened to ``(N, 784)`` on this VAE's device, or a :class:`ValueError`."""
-        if not isinstance(x, torch.Tensor):
-            raise ValueError(f"images must be a torch.Tensor; got {type(x).__name__}")
-        if not x.is_floating_point():
-            raise ValueError(
-                f"images must be floating point in [0, 1]; got dtype {x.dtype} "
-                "(divide uint8 pixels by 255)"
-            )
+        check_image_tensor(x, "images", allow_empty=True)
         shape = tuple(x.shape)
         if not (
             (x.ndim == 2 and shape[1] == N_PIXELS)
@@ -270,13 +265,6 @@ class VAE(nn.Module):
             raise ValueError(
                 f"images must have shape (N, {N_PIXELS}), (N, 28, 28) or (N, 1, 28, 28); "
                 f"got {shape}"
-            )
-        if not torch.isfinite(x).all():
-            raise ValueError("images contain NaN or infinite values")
-        if x.numel() and (x.min() < 0 or x.max() > 1):
-            raise ValueError(
-                f"pixel values must lie in [0, 1]; got range [{x.min().item():.3g}, "
-                f"{x.max().item():.3g}]"
             )
         return x.reshape(-1, N_PIXELS).to(device=self.device, dtype=self.dtype)
 

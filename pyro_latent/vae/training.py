@@ -39,7 +39,6 @@ Temporary files that a killed writer left behind (``.checkpoint.pt.*.tmp``) are 
 from __future__ import annotations
 
 import hashlib
-import numbers
 import os
 import tempfile
 import warnings
@@ -53,6 +52,7 @@ from pyro.optim import Adam
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, TensorDataset
 from tqdm.auto import tqdm
 
+from pyro_latent._checks import check_nonnegative_int, check_positive_int
 from pyro_latent.vae.data import ImageData, image_fingerprint
 from pyro_latent.vae.model import VAE, VAEConfig, get_preset
 
@@ -353,9 +353,7 @@ def load_vae(
 
 
 def _check_seed(seed) -> int:
-    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int; got {seed!r}")
-    return int(seed)
+    return check_nonnegative_int(seed, "seed")
 
 
 def _as_images(data: ImageData | torch.Tensor, vae: VAE) -> torch.Tensor:
@@ -423,10 +421,8 @@ def train_vae(
     config = get_preset(config) if isinstance(config, str) else config
     if not isinstance(config, VAEConfig):
         raise TypeError(f"config must be a VAEConfig or a preset name; got {type(config).__name__}")
-    if not isinstance(epochs, numbers.Integral) or isinstance(epochs, bool) or epochs < 1:
-        raise ValueError(f"epochs must be a positive int; got {epochs!r}")
+    epochs = check_positive_int(epochs, "epochs")
     seed = _check_seed(seed)
-    epochs = int(epochs)
     device = resolve_device(device)
     pyro.set_rng_seed(seed)  # before VAE(): the initial weights are drawn from it
     vae = VAE(config)

@@ -10,19 +10,13 @@ import torch
 from matplotlib.colors import ListedColormap
 from matplotlib.ticker import MaxNLocator
 
+from pyro_latent.plotting import save_figure
 from pyro_latent.toy.world import LOCAL_CODES
 
 # one colour per local code: empty, red, blue←, red+blue←, blue→, red+blue→
 CODE_COLOURS = ["#f2f2f2", "#d62728", "#9ecae1", "#8c6bb1", "#1f5fbf", "#54278f"]
 MAIN_CONCEPTS = ("blue_velocity", "red_location", "blue_location", "red_hidden")
 LEARNER_STYLE = {"tree": "-", "mlp": "--", "logistic": ":"}
-
-
-def _save(fig, path: Path) -> Path:
-    fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return path
 
 
 def save_translation_matrix(path: Path, matrix: torch.Tensor, world, title: str) -> Path:
@@ -37,7 +31,8 @@ def save_translation_matrix(path: Path, matrix: torch.Tensor, world, title: str)
     ax.set_ylabel("model 1 latent l₁")
     ax.set_title(title, fontsize=10)
     fig.colorbar(image, ax=ax, fraction=0.046, label="p(l₂ | l₁)")
-    return _save(fig, path)
+    fig.tight_layout()
+    return save_figure(fig, path)
 
 
 def save_identity_distance(path: Path, noise_free: dict, noisy: dict) -> Path:
@@ -58,7 +53,8 @@ def save_identity_distance(path: Path, noise_free: dict, noisy: dict) -> Path:
     for ax in axes:
         ax.grid(alpha=0.3)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    return _save(fig, path)
+    fig.tight_layout()
+    return save_figure(fig, path)
 
 
 def save_monte_carlo(path: Path, sizes, tv, reference, slope: float) -> Path:
@@ -70,7 +66,8 @@ def save_monte_carlo(path: Path, sizes, tv, reference, slope: float) -> Path:
     ax.set_ylabel("mean TV to the exact p(l₂ | l₁)")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3, which="both")
-    return _save(fig, path)
+    fig.tight_layout()
+    return save_figure(fig, path)
 
 
 def _mean_by(records, key_fields, value="accuracy"):
@@ -125,7 +122,8 @@ def save_learning_curves(path: Path, curves: dict, value: str = "accuracy", log_
                     value.replace("_", " ") + (" (all valid states)" if not log_y else "")
                 )
     axes[0, 0].legend(fontsize=7, title="grey: cell_k; band: min–max over seeds", title_fontsize=7)
-    return _save(fig, path)
+    fig.tight_layout()
+    return save_figure(fig, path)
 
 
 def _learner_order(name):
@@ -180,7 +178,8 @@ def save_samples_to_accuracy(
     title = f"bars: mean over seeds ≥ 99%; line: per-seed range; hatched: not reached by {max_size}"
     axes[0].legend(fontsize=8, title=title, title_fontsize=7)
     axes[-1].set_xticks(x, concepts, rotation=45, ha="right", fontsize=8)
-    return _save(fig, path)
+    fig.tight_layout()
+    return save_figure(fig, path)
 
 
 def save_velocity_identifier(path: Path, world, exact_invertible, exact_single) -> Path:
@@ -248,4 +247,5 @@ def save_velocity_identifier(path: Path, world, exact_invertible, exact_single) 
     ax2.set_ylabel("cell i")
     ax2.set_title("P(velocity = right | cell_i = code), invertible window", fontsize=9)
     fig.colorbar(image, ax=ax2, fraction=0.05, label="P(right)")
-    return _save(fig, path)
+    fig.tight_layout()
+    return save_figure(fig, path)

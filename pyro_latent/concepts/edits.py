@@ -41,15 +41,12 @@ the other.
 
 from __future__ import annotations
 
-import operator
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
-from pyro_latent.toy.concepts import get_concept, latent_space
-from pyro_latent.toy.transfer import _base6, _config_keys, latent_index, state_space
-from pyro_latent.toy.world import NUM_LOCAL_CODES
+from pyro_latent._checks import as_int
+from pyro_latent.concepts.registry import get_concept, latent_space
 
 __all__ = [
     "EditAgreement",
@@ -62,21 +59,9 @@ __all__ = [
 INVERTIBLE = ("blue_velocity", "red_location", "blue_location")
 
 
-def _as_int(value) -> int | None:
-    """``value`` as an ``int`` (Python, numpy or 0-d integer torch scalar), ``None`` otherwise."""
-    if isinstance(value, bool | np.bool_):
-        return None
-    if isinstance(value, torch.Tensor) and (value.dtype == torch.bool or value.dim() != 0):
-        return None
-    try:
-        return operator.index(value)
-    except TypeError:
-        return None
-
-
 def _check_value(concept, world, value) -> int:
     count = concept.num_values(world)
-    index = _as_int(value)
+    index = as_int(value)
     if index is None or not 0 <= index < count:
         labels = ", ".join(f"{i} ({label})" for i, label in enumerate(concept.labels(world)))
         raise ValueError(f"{concept.name} takes values 0..{count - 1} [{labels}], got {value!r}")
@@ -109,17 +94,6 @@ def _edit_cells(world, cells, name, value):
     return cells % 2 + pair.long() * code
 
 
-def _in_support(world, space: str, latents: torch.Tensor) -> torch.Tensor:
-    """Boolean mask of latents in the support of ``space`` (never raises on values)."""
-    if space == "objects":
-        return world.is_valid_state(latents)
-    in_range = ((latents >= 0) & (latents < NUM_LOCAL_CODES)).all(-1)
-    keys, _ = _config_keys(world)
-    key = _base6(latents.clamp(0, NUM_LOCAL_CODES - 1))
-    pos = torch.searchsorted(keys, key).clamp(max=len(keys) - 1)
-    return in_range & (keys[pos] == key)
-
-
 def _edit(model, latents: torch.Tensor, name: str, value: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The edited latents (possibly invalid) and the mask of valid results, batched."""
     world = model.world
@@ -127,7 +101,7 @@ def _edit(model, latents: torch.Tensor, name: str, value: int) -> tuple[torch.Te
         edited = _edit_objects(world, latents, name, value)
     else:
         edited = _edit_cells(world, latents, name, value)
-    return edited, _in_support(world, latent_space(model), edited)
+    return edited, model.in_support(edited)
 
 
 def _check_concept(world, name, value):
@@ -179,12 +153,13 @@ def set_concept(model, latent, name: str, value: int) -> torch.Tensor:
 def predicted_observations(model, latent, steps: int) -> torch.Tensor:
     """``[..., steps+1, n, 3]``: ``p(o_{t+j} | l_t = latent)`` for ``j = 0..steps``, from the
     model's own transition and emission tables."""
-    space = state_space(model)
-    index = latent_index(model, latent)
+    hmm = model.require_permutation("predicting observations from one latent")
+    emission = model.compiled_tables()[2]
+    index = model.latent_index(latent)
     out = []
     for _ in range(steps + 1):
-        out.append(space.emission[index])
-        index = space.next_index[index]
+        out.append(emission[index])
+        index = hmm.successor[index]
     return torch.stack(out, -3)
 
 
@@ -193,7 +168,7 @@ def matching_latents(src_model, src_latent, dst_model, steps: int) -> torch.Tens
     those of ``src_model`` at ``src_latent`` (``[d]`` gives ``[m]``; ``[B, d]`` gives a
     ``[B, S]`` boolean match matrix)."""
     target = predicted_observations(src_model, src_latent, steps)
-    all_dst = predicted_observations(dst_model, state_space(dst_model).latents, steps)
+    all_dst = predicted_observations(dst_model, dst_model.valid_latents, steps)
     single = target.dim() == 3
     distance = torch.cdist(target.reshape(-1, all_dst[0].numel()), all_dst.flatten(1), p=1)
     match = distance < 1e-9
@@ -230,7 +205,7 @@ def edit_agreement(model1, model2, name: str, steps: int) -> EditAgreement:
     world = model1.world
     concept, _ = _check_concept(world, name, 0)
     states = world.valid_states()
-    cells = state_space(model2).latents
+    cells = model2.valid_latents
     hidden = get_concept("red_hidden")
     edits = unchanged = impossible = one_sided = disagreements = same = unique = ambiguous = 0
     for value in range(concept.num_values(world)):

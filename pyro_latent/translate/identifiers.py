@@ -10,7 +10,7 @@ the destination model's latent ``l_d = g_d(o)``; label it with ``c(l_s)``; fit a
     f_d(l_d) = \mathbb{E}[c(l_s) \mid l_d] \quad\text{under}\quad
     p(l_s, l_d) = \sum_o p_s(l_s, o)\, p_d(l_d \mid o),
 
-the transferred identifier of :func:`pyro_latent.toy.transfer.transfer_concept`, so a learned
+the transferred identifier of :func:`pyro_latent.translate.exact.transfer_concept`, so a learned
 identifier can be scored **on every valid destination latent** against the exact one:
 
 * ``accuracy``: the fraction of the ``S`` valid states where ``argmax f̂ = argmax f_d`` (the
@@ -42,9 +42,10 @@ from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.validation import check_is_fitted, check_X_y, validate_data
 from tqdm.auto import tqdm
 
-from pyro_latent.toy.concepts import get_concept, latent_space
-from pyro_latent.toy.transfer import latent_index, state_space, transfer_concept, translation_matrix
-from pyro_latent.toy.world import NUM_LOCAL_CODES, _check_length
+from pyro_latent._checks import check_positive_int, check_positive_ints
+from pyro_latent.concepts.registry import get_concept, latent_space
+from pyro_latent.toy.world import NUM_LOCAL_CODES
+from pyro_latent.translate.exact import transfer_concept, translation_matrix
 
 __all__ = [
     "LEARNERS",
@@ -212,8 +213,8 @@ def transfer_data(
 ) -> TransferData:
     """Sample ``(o, l_s)`` from the source program, decode ``l_d`` with the destination program
     (``decode="map"`` or ``"sample"``), and label with every concept in ``concept_names``."""
-    T = _check_length(window, "window")
-    _check_length(num_samples, "num_samples")
+    T = check_positive_int(window, "window")
+    num_samples = check_positive_int(num_samples, "num_samples")
     if decode not in ("map", "sample"):
         raise ValueError(f"decode must be 'map' or 'sample', got {decode!r}")
     pyro.set_rng_seed(seed)
@@ -237,7 +238,7 @@ def _full_proba(learner, features: np.ndarray, num_values: int) -> np.ndarray:
 
 def evaluate_identifier(learner, dst_model, exact: torch.Tensor) -> dict[str, float]:
     """Score a fitted identifier on every valid destination latent against ``exact [S, K]``."""
-    features = latent_features(dst_model, state_space(dst_model).latents)
+    features = latent_features(dst_model, dst_model.valid_latents)
     proba = _full_proba(learner, features, exact.shape[1])
     target = exact.numpy()
     accuracy = float((proba.argmax(-1) == target.argmax(-1)).mean())
@@ -279,26 +280,6 @@ class _Constant:
         return np.ones((X.shape[0], 1))
 
 
-def _check_sizes(sizes, name: str) -> list[int]:
-    """Sorted distinct positive training-set sizes, or a ``ValueError``."""
-    try:
-        values = list(sizes)
-    except TypeError:
-        raise ValueError(
-            f"{name} must be a non-empty list of positive ints, got {sizes!r}"
-        ) from None
-    if not values:
-        raise ValueError(f"{name} must be a non-empty list of positive ints, got {sizes!r}")
-    out = []
-    for value in values:
-        if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer):
-            raise ValueError(f"{name} must hold positive ints, got {value!r}")
-        if value < 1:
-            raise ValueError(f"{name} must hold positive ints, got {value!r}")
-        out.append(int(value))
-    return sorted(set(out))
-
-
 def learning_curve(
     src_model,
     dst_model,
@@ -314,7 +295,7 @@ def learning_curve(
 ) -> list[dict]:
     """Fit every learner on the first ``size`` pairs of each seed's data, for every concept, and
     score it against the exact transferred identifier.  Returns one record per fit."""
-    sizes = _check_sizes(sizes, "sizes")
+    sizes = check_positive_ints(sizes, "sizes")
     seeds = list(seeds)
     if not seeds:
         raise ValueError("seeds must be a non-empty list of ints")
@@ -323,7 +304,7 @@ def learning_curve(
         name: transfer_concept(name, src_model, dst_model, window, matrix=matrix)
         for name in concept_names
     }
-    features = latent_features(dst_model, state_space(dst_model).latents)  # [S, F]
+    features = latent_features(dst_model, dst_model.valid_latents)  # [S, F]
     S = features.shape[0]
     records = []
     total = len(seeds) * len(concept_names) * len(sizes) * len(learners)
@@ -332,7 +313,7 @@ def learning_curve(
         data = transfer_data(
             src_model, dst_model, window, sizes[-1], concept_names, seed=seed, decode=decode
         )
-        index = latent_index(dst_model, data.dst_latents).numpy()
+        index = dst_model.latent_index(data.dst_latents).numpy()
         for name in concept_names:
             K = exact[name].shape[1]
             for size in sizes:

@@ -9,6 +9,7 @@ import pyro
 import torch
 from matplotlib.patches import Circle
 
+from pyro_latent.plotting import save_figure
 from pyro_latent.toy.world import BLUE, RED
 
 COLOURS = {BLUE: "#1f5fbf", RED: "#d62728"}
@@ -42,9 +43,7 @@ def save_episodes(path: Path, panels: list[tuple[torch.Tensor, str]]) -> Path:
     for ax, (frames, title) in zip(axes[0], panels, strict=True):
         draw_episode(ax, frames, title)
     fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def save_bayes_net(path: Path, program, model_args: tuple) -> Path:

@@ -1,0 +1,37 @@
+"""Concepts on a model's latent space, and belief edits that set one concept and keep the rest.
+
+* :mod:`~pyro_latent.concepts.registry`: named concepts (``blue_velocity``, ``red_location``,
+  ``cell_k``, …) evaluated on either strip-world model's latents (:func:`get_concept`);
+* :mod:`~pyro_latent.concepts.edits`: :func:`set_concept`, and the check that an edit means the
+  same thing in both models (:func:`edit_agreement`).
+"""
+
+from pyro_latent.concepts.edits import (
+    EditAgreement,
+    edit_agreement,
+    matching_latents,
+    predicted_observations,
+    set_concept,
+)
+from pyro_latent.concepts.registry import (
+    Concept,
+    concept_names,
+    concepts,
+    get_concept,
+    latent_space,
+    register_concept,
+)
+
+__all__ = [
+    "Concept",
+    "EditAgreement",
+    "concept_names",
+    "concepts",
+    "edit_agreement",
+    "get_concept",
+    "latent_space",
+    "matching_latents",
+    "predicted_observations",
+    "register_concept",
+    "set_concept",
+]
