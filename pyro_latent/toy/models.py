@@ -71,7 +71,7 @@ from pyro.ops.indexing import Vindex
 from pyro.ops.rings import LogRing
 from pyro.poutine.util import prune_subsample_sites
 
-from pyro_latent._checks import check_positive_int
+from pyro_latent._checks import check_long_tensor, check_positive_int
 from pyro_latent.toy.hmm import CompiledHMM
 from pyro_latent.toy.local_rule import (
     compiled_transition,
@@ -116,15 +116,10 @@ def _base6(cells: torch.Tensor) -> torch.Tensor:
 
 def _as_cells(latents, n: int) -> torch.Tensor:
     """``latents`` as a long tensor ``[..., n]``; ``ValueError`` for another dtype or shape."""
-    try:
-        cells = torch.as_tensor(latents)
-    except (TypeError, ValueError, RuntimeError):
-        raise ValueError(f"cells must be an integer tensor, got {type(latents).__name__}") from None
-    if cells.dtype.is_floating_point or cells.dtype.is_complex or cells.dtype == torch.bool:
-        raise ValueError(f"cells must have an integer dtype, got {cells.dtype}")
+    cells = check_long_tensor(latents, "cells")
     if cells.dim() == 0 or cells.shape[-1] != n:
         raise ValueError(f"cells must have shape [..., {n}], got {tuple(cells.shape)}")
-    return cells.long()
+    return cells
 
 
 def _categorical(probs: torch.Tensor) -> dist.Categorical:
