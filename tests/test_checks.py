@@ -86,3 +86,22 @@ def test_image_tensors():
     ):
         with pytest.raises(ValueError, match=message):
             check_image_tensor(bad)
+
+
+def test_public_counts_agree_on_numpy_ints_and_bools():
+    """The issue's example: one validator, so every count accepts numpy ints and refuses bools."""
+    from pyro_latent.toy import LocalStateModel, ObjectCentricModel, StripWorld
+    from pyro_latent.translate import monte_carlo_translation, translation_matrix
+
+    world = StripWorld(4)
+    m1, m2 = ObjectCentricModel(world), LocalStateModel(world)
+    assert torch.equal(translation_matrix(m1, m2, np.int64(3)), translation_matrix(m1, m2, 3))
+    draws = monte_carlo_translation(m1, m2, 2, num_samples=np.int64(3)).samples
+    assert draws.shape == (3, world.num_states)
+    for call in (
+        lambda: translation_matrix(m1, m2, True),
+        lambda: monte_carlo_translation(m1, m2, 2, num_samples=True),
+        lambda: translation_matrix(m1, m2, 2.0),
+    ):
+        with pytest.raises(ValueError, match="must be a positive int"):
+            call()
