@@ -145,9 +145,10 @@ def check_image_tensor(images, name: str = "images", *, allow_empty: bool = Fals
         if allow_empty:
             return images
         raise ValueError(f"{name} is empty (shape {tuple(images.shape)})")
-    if not bool(torch.isfinite(images).all()):
+    values = images.detach()  # the check must not warn about, or record, autograd history
+    if not bool(torch.isfinite(values).all()):
         raise ValueError(f"{name} contain NaN or infinite values")
-    low, high = float(images.min()), float(images.max())
+    low, high = float(values.min()), float(values.max())
     if low < 0.0 or high > 1.0:
         raise ValueError(f"{name} must lie in [0, 1], got values in [{low:.3g}, {high:.3g}]")
     return images
