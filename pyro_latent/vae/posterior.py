@@ -1,0 +1,193 @@
+r"""The true posterior ``p(z | x)`` of a trained VAE, next to its amortised guide ``q(z | x)``.
+
+The guide is trained on real images, so on an image off the data distribution (the post's
+whitened, two-pixel-taller shoe) ``q(z | x)`` may sit far from the posterior.  Two checks:
+
+**NUTS.**  The unnormalised posterior is ``log p(x, z) = log N(z; 0, I) + log p_θ(x | z)``;
+:func:`nuts_chains` samples it with Pyro's ``NUTS`` from the potential ``U(z) = -log p(x, z)``,
+one chain at a time from dispersed starting points (deterministic given the seed, no worker
+processes), and returns ArviZ ``InferenceData`` so that R-hat and the effective sample size
+come from ``az.summary``.
+
+**Importance sampling.**  With the guide as proposal,
+
+.. math::
+
+    \log p(x) \approx \log \frac1K \sum_{k=1}^K \frac{p(x, z_k)}{q(z_k \mid x)}, \qquad
+    z_k \sim q(z \mid x),
+
+which is a lower bound in expectation that tightens as ``K`` grows (it is the IWAE bound), and
+whose gap to the ELBO ``E_q[\log p(x, z) - \log q(z \mid x)]`` measures how far ``q`` is from the
+posterior (the amortisation-plus-approximation gap).  The effective sample size of the weights,
+``(Σ w)² / Σ w²``, says how much the estimate can be trusted (:func:`importance_log_evidence`).
+
+:func:`standardised_offset` is the distance between the encoder mean and the posterior mean in
+posterior standard deviations, per dimension.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+import pyro
+import torch
+from pyro.infer import MCMC, NUTS
+
+from pyro_latent._checks import check_nonnegative_int, check_positive_int
+from pyro_latent.vae.data import N_PIXELS
+
+__all__ = [
+    "ImportanceEstimate",
+    "importance_log_evidence",
+    "nuts_chains",
+    "standardised_offset",
+    "vae_log_joint",
+    "vae_log_evidence",
+]
+
+
+def _one_image(vae, x) -> torch.Tensor:
+    """One image (``[784]``, ``[28, 28]`` or a batch of one) as ``[1, 784]``, checked."""
+    if isinstance(x, torch.Tensor) and tuple(x.shape) in ((N_PIXELS,), (28, 28)):
+        x = x.reshape(1, N_PIXELS)
+    x = vae.check_images(x).reshape(-1, N_PIXELS)
+    if x.shape[0] != 1:
+        raise ValueError(f"expected one image, got a batch of {x.shape[0]}")
+    return x
+
+
+def vae_log_joint(vae, x: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``z [..., D] -> log p(x, z) [...]`` for one image ``x`` (``[784]`` or ``[28, 28]``) under
+    the VAE's prior and likelihood."""
+    x = _one_image(vae, x)[0]
+
+    def log_joint(z: torch.Tensor) -> torch.Tensor:
+        prior = torch.distributions.Normal(0.0, 1.0).log_prob(z).sum(-1)
+        return prior + vae.likelihood(vae.decoder(z)).log_prob(x).sum(-1)
+
+    return log_joint
+
+
+class ImportanceEstimate(dict):
+    """``{"log_evidence", "elbo", "gap", "ess", "num_samples"}``: the importance-sampled
+    ``log p(x)``, the ELBO from the same draws, their difference, and the weights' effective
+    sample size."""
+
+
+def importance_log_evidence(
+    log_joint: Callable[[torch.Tensor], torch.Tensor],
+    proposal: torch.distributions.Distribution,
+    num_samples: int,
+    *,
+    seed: int = 0,
+) -> ImportanceEstimate:
+    """``log (1/K) Σ p(x, z_k) / q(z_k)`` with ``z_k ~ proposal`` (see the module docstring).
+
+    ``proposal`` is a torch distribution over ``z`` with event shape ``[D]``; draws use a private
+    generator seeded by ``seed``, so the global RNG is left alone.
+    """
+    K = check_positive_int(num_samples, "num_samples")
+    seed = check_nonnegative_int(seed, "seed")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        z = proposal.sample((K,))
+    with torch.no_grad():
+        log_w = (log_joint(z) - proposal.log_prob(z)).double()
+    if log_w.shape != (K,):
+        raise ValueError(f"log_joint must map [K, D] draws to [K] values, got {tuple(log_w.shape)}")
+    if not bool(torch.isfinite(log_w).all()):
+        raise ValueError("a log weight is not finite: the proposal puts mass where p(x, z) = 0")
+    log_evidence = float(torch.logsumexp(log_w, 0) - math.log(K))
+    normalised = torch.softmax(log_w, 0)
+    elbo = float(log_w.mean())
+    return ImportanceEstimate(
+        log_evidence=log_evidence,
+        elbo=elbo,
+        gap=log_evidence - elbo,
+        ess=float(1 / normalised.square().sum()),
+        num_samples=K,
+    )
+
+
+def vae_log_evidence(vae, x: torch.Tensor, num_samples: int = 1000, *, seed: int = 0):
+    """:func:`importance_log_evidence` for one image with the VAE's own guide as proposal."""
+    with torch.no_grad():
+        loc, scale = vae.encode(_one_image(vae, x))
+    proposal = torch.distributions.Independent(torch.distributions.Normal(loc[0], scale[0]), 1)
+    return importance_log_evidence(vae_log_joint(vae, x), proposal, num_samples, seed=seed)
+
+
+def nuts_chains(
+    log_joint: Callable[[torch.Tensor], torch.Tensor],
+    initial: torch.Tensor,
+    *,
+    num_samples: int = 200,
+    warmup_steps: int = 200,
+    num_chains: int = 4,
+    spread: float = 1.0,
+    seed: int = 0,
+):
+    """Posterior draws of ``z`` by NUTS from the potential ``-log_joint(z)``, as ArviZ
+    ``InferenceData`` with variable ``z`` of dims ``(chain, draw, latent)``.
+
+    Chain ``c`` starts at ``initial + spread · ε_c``, ``ε_c ~ N(0, I)``, so that R-hat can see
+    chains that do not mix.  Chains run one after another in this process, each seeded from
+    ``seed``, so the result does not depend on the machine's cores.
+    """
+    import arviz as az
+
+    num_samples = check_positive_int(num_samples, "num_samples")
+    warmup_steps = check_nonnegative_int(warmup_steps, "warmup_steps")
+    num_chains = check_positive_int(num_chains, "num_chains")
+    seed = check_nonnegative_int(seed, "seed")
+    initial = torch.as_tensor(initial)
+    if initial.dim() != 1 or not bool(torch.isfinite(initial).all()):
+        raise ValueError(f"initial must be one finite latent [D], got shape {tuple(initial.shape)}")
+    if not (isinstance(spread, int | float) and spread >= 0 and math.isfinite(spread)):
+        raise ValueError(f"spread must be a non-negative number, got {spread!r}")
+
+    def potential(params):
+        return -log_joint(params["z"])
+
+    draws, divergences = [], []
+    for chain in range(num_chains):
+        pyro.set_rng_seed(seed * 1000 + chain)
+        start = initial + spread * torch.randn_like(initial)
+        kernel = NUTS(potential_fn=potential, adapt_step_size=True, adapt_mass_matrix=True)
+        mcmc = MCMC(
+            kernel,
+            num_samples=num_samples,
+            warmup_steps=warmup_steps,
+            initial_params={"z": start},
+            disable_progbar=True,
+        )
+        mcmc.run()
+        draws.append(mcmc.get_samples()["z"].detach().double().numpy())
+        diverging = np.zeros(num_samples, dtype=bool)
+        diverging[mcmc.diagnostics()["divergences"]["chain 0"]] = True
+        divergences.append(diverging)
+    return az.from_dict(
+        posterior={"z": np.stack(draws)},
+        sample_stats={"diverging": np.stack(divergences)},
+        dims={"z": ["latent"]},
+        attrs={"sampler": "pyro NUTS", "warmup_steps": warmup_steps},
+    )
+
+
+def standardised_offset(point, draws) -> dict:
+    """How far ``point`` (e.g. the encoder mean) lies from the posterior mean, in posterior
+    standard deviations: ``t_d = (point_d - mean_d) / sd_d`` per dimension, from ``draws [N, D]``
+    (chains flattened).  Returns ``{"per_dim", "max_abs", "rms"}``."""
+    draws = torch.as_tensor(np.asarray(draws), dtype=torch.float64).reshape(-1, len(point))
+    point = torch.as_tensor(point, dtype=torch.float64)
+    sd = draws.std(0)
+    if bool((sd == 0).any()):
+        raise ValueError("a latent dimension has zero posterior spread in the draws")
+    t = (point - draws.mean(0)) / sd
+    return {
+        "per_dim": t.tolist(),
+        "max_abs": float(t.abs().max()),
+        "rms": float(t.square().mean().sqrt()),
+    }

@@ -1,0 +1,95 @@
+"""The posterior tools against closed forms: a linear-Gaussian model and a Gaussian potential."""
+
+from __future__ import annotations
+
+import math
+
+import arviz as az
+import pytest
+import torch
+
+from pyro_latent.vae import get_preset
+from pyro_latent.vae.model import VAE
+from pyro_latent.vae.posterior import (
+    importance_log_evidence,
+    nuts_chains,
+    standardised_offset,
+    vae_log_evidence,
+)
+
+Normal, MVN = torch.distributions.Normal, torch.distributions.MultivariateNormal
+
+
+@pytest.fixture
+def linear_gaussian():
+    """``z ~ N(0, I_2)``, ``x | z ~ N(W z, σ² I_3)``: ``p(x) = N(0, W Wᵀ + σ² I)`` and the
+    posterior is Gaussian with known moments."""
+    W = torch.tensor([[1.0, 0.5], [-0.3, 2.0], [0.7, 0.1]], dtype=torch.float64)
+    sigma = 0.6
+    x = torch.tensor([0.4, -1.2, 0.9], dtype=torch.float64)
+
+    def log_joint(z):
+        prior = Normal(0.0, 1.0).log_prob(z).sum(-1)
+        return prior + Normal(z @ W.T, sigma).log_prob(x).sum(-1)
+
+    evidence = float(
+        MVN(torch.zeros(3, dtype=torch.float64), W @ W.T + sigma**2 * torch.eye(3)).log_prob(x)
+    )
+    precision = torch.eye(2, dtype=torch.float64) + W.T @ W / sigma**2
+    cov = torch.linalg.inv(precision)
+    mean = cov @ W.T @ x / sigma**2
+    return log_joint, evidence, mean, cov
+
+
+def test_importance_sampling_is_exact_with_the_true_posterior_as_proposal(linear_gaussian):
+    log_joint, evidence, mean, cov = linear_gaussian
+    out = importance_log_evidence(log_joint, MVN(mean, cov), 50)
+    assert out["log_evidence"] == pytest.approx(evidence, abs=1e-6)
+    assert out["gap"] == pytest.approx(0, abs=1e-6) and out["ess"] == pytest.approx(50)
+
+
+def test_importance_sampling_converges_from_a_poor_proposal(linear_gaussian):
+    log_joint, evidence, mean, cov = linear_gaussian
+    proposal = MVN(mean + cov.diagonal().sqrt(), 3 * cov)  # shifted by one sd, too wide
+    out = importance_log_evidence(log_joint, proposal, 20_000, seed=1)
+    assert out["log_evidence"] == pytest.approx(evidence, abs=0.03)
+    assert out["gap"] > 0.5  # the ELBO of a poor proposal is far below log p(x)
+    assert 1 < out["ess"] < 20_000
+    with pytest.raises(ValueError, match="num_samples"):
+        importance_log_evidence(log_joint, proposal, 0)
+
+
+def test_nuts_finds_a_known_posterior_mean(linear_gaussian):
+    log_joint, _, mean, cov = linear_gaussian
+    data = nuts_chains(
+        log_joint,
+        torch.zeros(2, dtype=torch.float64),
+        num_samples=300,
+        warmup_steps=150,
+        num_chains=2,
+        seed=0,
+    )
+    draws = torch.as_tensor(data.posterior["z"].values).reshape(-1, 2)
+    se = (cov.diagonal() / 100).sqrt()  # a generous effective sample size of 100
+    assert ((draws.mean(0) - mean).abs() < 4 * se).all()
+    assert float(az.rhat(data)["z"].max()) < 1.05
+    offset = standardised_offset(mean + cov.diagonal().sqrt(), draws)
+    assert offset["rms"] == pytest.approx(1.0, abs=0.3)
+
+
+def test_nuts_rejects_bad_arguments(linear_gaussian):
+    log_joint = linear_gaussian[0]
+    with pytest.raises(ValueError, match="initial"):
+        nuts_chains(log_joint, torch.tensor([math.nan, 0.0]))
+    with pytest.raises(ValueError, match="num_chains"):
+        nuts_chains(log_joint, torch.zeros(2), num_chains=0)
+
+
+def test_vae_log_evidence_runs_on_an_untrained_vae():
+    torch.manual_seed(0)
+    vae = VAE(get_preset("vae2d-a"))
+    x = (torch.rand(784) > 0.7).float()
+    out = vae_log_evidence(vae, x, 200)
+    assert math.isfinite(out["log_evidence"]) and out["gap"] >= 0 and 1 <= out["ess"] <= 200
+    with pytest.raises(ValueError, match="a batch of 2"):
+        vae_log_evidence(vae, torch.rand(2, 784), 10)
