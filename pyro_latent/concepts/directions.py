@@ -50,7 +50,7 @@ __all__ = [
 
 
 def _vector(v, name: str) -> torch.Tensor:
-    v = torch.as_tensor(v, dtype=torch.float64)
+    v = torch.as_tensor(v, dtype=torch.float64).detach()
     if v.dim() != 1 or v.numel() == 0:
         raise ValueError(f"{name} must be a non-empty 1-D vector, got shape {tuple(v.shape)}")
     if not bool(torch.isfinite(v).all()):
@@ -68,10 +68,12 @@ def _latent(z) -> torch.Tensor:
 def _metric(metric, d: int) -> torch.Tensor:
     if metric is None:
         return torch.eye(d, dtype=torch.float64)
-    G = torch.as_tensor(metric, dtype=torch.float64)
+    G = torch.as_tensor(metric, dtype=torch.float64).detach()
     if tuple(G.shape) != (d, d):
         raise ValueError(f"metric must be a [{d}, {d}] matrix, got shape {tuple(G.shape)}")
-    if not bool(torch.isfinite(G).all()) or not torch.allclose(G, G.T, atol=1e-8 * G.abs().max()):
+    if not bool(torch.isfinite(G).all()) or not torch.allclose(
+        G, G.T, atol=1e-8 * float(G.abs().max())
+    ):
         raise ValueError("metric must be a finite symmetric matrix")
     return G
 
@@ -184,7 +186,7 @@ def pullback_metric(decode: Callable, z) -> torch.Tensor:
     metric under which a latent step's length is the length of the pixel change it causes, to
     first order.  ``z`` keeps its floating dtype, which must be the decoder's."""
     z = _latent(z)
-    J = torch.func.jacrev(lambda w: decode(w[None])[0])(z).double()  # [P, d]
+    J = torch.func.jacrev(lambda w: decode(w[None])[0])(z).double().detach()  # [P, d]
     if not bool(torch.isfinite(J).all()):
         raise ValueError("the decoder's Jacobian is not finite at z")
     return J.T @ J

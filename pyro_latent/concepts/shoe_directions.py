@@ -1,0 +1,134 @@
+r"""Every candidate shoe-height direction at one shoe, with the diagnostics that compare them.
+
+For a shoe image ``x`` and a VAE with encoder mean ``μ`` and decoder ``g``
+(:func:`directions_at`):
+
+* ``h``: the post's height vector, ``μ(taller(whiten(x))) - μ(whiten(x))``, normalised;
+* ``b``: the brightness vector, ``μ(brighter(x)) - μ(x)``, normalised, with
+  ``brighter(x) = min(1, 1.5 x)`` (:func:`brighter`);
+* ``cav_height``, ``cav_brightness``: regression CAVs fitted on real shoes (passed in: they do not
+  depend on the shoe);
+* ``gs_euclidean``: ``h`` made orthogonal to ``b`` in the latent's Euclidean metric (the post's
+  Gram–Schmidt);
+* ``gs_pullback``: the same in the decoder's pull-back metric ``G = JᵀJ`` at ``z₀``, so that the
+  pixel changes ``J h'`` and ``J b`` are orthogonal;
+* ``commenter``: ``h - α b`` normalised, with ``α`` found by bisection so that the soft
+  brightness of ``g(z₀ + (h - αb)/‖·‖)`` equals that of ``g(z₀)``;
+* ``jacobian``: the steepest-ascent direction of the soft height that holds the soft brightness
+  fixed to first order, from their gradients through the decoder at ``z₀``.
+
+The traversal starts at ``z₀ = μ(whiten(x))``, the encoding of the whitened shoe, as in the post.
+The diagnostics are the angle and the condition number of ``[h b]``, the same angle in ``G``,
+the pixel-space cosine between ``J h_⊥`` and ``J b`` for each Gram–Schmidt, and the bisection's
+``α`` and sensitivity.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+
+import torch
+
+from pyro_latent.concepts.directions import (
+    angle_degrees,
+    bisect,
+    condition_number,
+    constrained_direction,
+    gram_schmidt,
+    meter_gradients,
+    two_image_direction,
+    unit,
+)
+from pyro_latent.concepts.shoes import (
+    soft_shoe_brightness,
+    soft_shoe_height,
+    taller_shoe,
+    whiten,
+)
+
+__all__ = ["BRIGHTEN", "DIRECTIONS", "brighter", "directions_at"]
+
+BRIGHTEN = 1.5
+DIRECTIONS = (
+    "two-image h",
+    "two-image b",
+    "cav height",
+    "cav brightness",
+    "gs euclidean",
+    "gs pullback",
+    "commenter h-αb",
+    "jacobian",
+)
+
+
+def brighter(images: torch.Tensor, factor: float = BRIGHTEN) -> torch.Tensor:
+    """A brightened copy, ``min(1, factor · x)``."""
+    return (images * factor).clamp(max=1.0)
+
+
+def _pixel_cosine(J: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> float:
+    a, b = J @ u, J @ v
+    return float(a @ b / (a.norm() * b.norm()))
+
+
+def directions_at(
+    encode_mean: Callable,
+    decode: Callable,
+    image: torch.Tensor,
+    cavs: Mapping[str, torch.Tensor],
+    *,
+    bracket: tuple[float, float] = (-4.0, 4.0),
+) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict]:
+    """``(z₀, directions, diagnostics)`` for one shoe ``image [784]`` (see the module docstring).
+
+    ``cavs`` maps ``"height"`` and ``"brightness"`` to regression-CAV directions ``[D]``.  The
+    commenter's direction is left out (and its diagnostics say why) when the brightness change
+    has one sign over the whole ``α`` bracket.
+    """
+    image = image.reshape(1, -1)
+    white = whiten(image)
+    with torch.no_grad():
+        z0 = encode_mean(white)[0]
+    h = two_image_direction(encode_mean, white, taller_shoe(white)).to(z0.dtype)
+    b = two_image_direction(encode_mean, image, brighter(image)).to(z0.dtype)
+    J = torch.func.jacrev(lambda w: decode(w[None])[0])(z0).double().detach()
+    G = J.T @ J
+    h64, b64 = h.double(), b.double()
+    directions = {
+        "two-image h": h64,
+        "two-image b": b64,
+        "cav height": unit(cavs["height"]),
+        "cav brightness": unit(cavs["brightness"]),
+        "gs euclidean": gram_schmidt(h64, b64),
+        "gs pullback": unit(gram_schmidt(h64, b64, G)),
+    }
+    with torch.no_grad():
+        base = float(soft_shoe_brightness(decode(z0[None])[0]))
+
+    def brightness_change(alpha: float) -> float:
+        d = unit(h64 - alpha * b64).to(z0.dtype)
+        with torch.no_grad():
+            return float(soft_shoe_brightness(decode((z0 + d)[None])[0])) - base
+
+    try:
+        found = bisect(brightness_change, *bracket, tol=1e-4)
+        directions["commenter h-αb"] = unit(h64 - found["alpha"] * b64)
+        commenter = {"found": True, **found}
+    except ValueError as error:
+        commenter = {"found": False, "reason": str(error), "alpha": None, "sensitivity": None}
+    grads = meter_gradients(
+        decode, z0, {"height": soft_shoe_height, "brightness": soft_shoe_brightness}
+    )
+    directions["jacobian"] = constrained_direction(grads["height"], grads["brightness"])
+    diagnostics = {
+        "angle_hb": angle_degrees(h64, b64),
+        "angle_hb_pullback": angle_degrees(h64, b64, G),
+        "condition_hb": condition_number(h64, b64),
+        "pixel_cosine_gs_euclidean": _pixel_cosine(J, directions["gs euclidean"], b64),
+        "pixel_cosine_gs_pullback": _pixel_cosine(J, directions["gs pullback"], b64),
+        "commenter": commenter,
+    }
+    if not math.isfinite(diagnostics["condition_hb"]):
+        diagnostics["condition_hb"] = None
+    return z0, directions, diagnostics

@@ -1,0 +1,58 @@
+"""Every candidate direction at one shoe, on an untrained VAE: the properties each must have."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from pyro_latent.concepts.shoe_directions import DIRECTIONS, brighter, directions_at
+from pyro_latent.concepts.shoes import soft_shoe_brightness
+from pyro_latent.vae import get_preset
+from pyro_latent.vae.model import VAE
+
+
+@pytest.fixture(scope="module")
+def vae():
+    torch.manual_seed(0)
+    return VAE(get_preset("small")).eval()
+
+
+def shoe() -> torch.Tensor:
+    image = torch.zeros(28, 28)
+    image[15:24, 3:25] = 0.6
+    image[10:15, 3:10] = 0.45  # the ankle: grey, so whitening and brightening both change it
+    return image.reshape(784)
+
+
+def test_every_direction_is_a_unit_vector_with_its_defining_property(vae):
+    def encode_mean(x):
+        return vae.encode(x)[0]
+
+    cavs = {"height": torch.randn(20), "brightness": torch.randn(20)}
+    z0, directions, diag = directions_at(encode_mean, vae.decode, shoe(), cavs)
+    assert z0.shape == (20,)
+    assert set(directions) <= set(DIRECTIONS) and len(directions) >= len(DIRECTIONS) - 1
+    for name, d in directions.items():
+        if name != "gs pullback":  # unit in G, not in the Euclidean norm
+            assert float(d.norm()) == pytest.approx(1.0), name
+    h, b = directions["two-image h"], directions["two-image b"]
+    assert float(directions["gs euclidean"] @ b) == pytest.approx(0, abs=1e-9)
+    assert diag["pixel_cosine_gs_pullback"] == pytest.approx(0, abs=1e-6)
+    assert 0 <= diag["angle_hb"] <= 180 and diag["condition_hb"] >= 1
+    grad = torch.func.grad(lambda z: soft_shoe_brightness(vae.decode(z[None])[0]))(z0)
+    assert float(grad.detach().double() @ directions["jacobian"]) == pytest.approx(0, abs=1e-4)
+    if diag["commenter"]["found"]:
+        d = directions["commenter h-αb"].float()
+        with torch.no_grad():
+            change = soft_shoe_brightness(vae.decode((z0 + d)[None])[0]) - soft_shoe_brightness(
+                vae.decode(z0[None])[0]
+            )
+        assert float(change) == pytest.approx(0, abs=1e-3)
+    else:
+        assert "same sign" in diag["commenter"]["reason"]
+    assert torch.allclose(h, directions["two-image h"])
+
+
+def test_brighter_saturates_at_one():
+    x = torch.tensor([0.0, 0.4, 0.8])
+    assert brighter(x).tolist() == pytest.approx([0.0, 0.6, 1.0])
