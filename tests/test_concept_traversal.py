@@ -8,7 +8,9 @@ import torch
 from pyro_latent.concepts.traversal import (
     brightness_claim_verdict,
     collinearity_verdict,
+    commenter_summary,
     direction_table,
+    gram_schmidt_summary,
     meter_spreads,
     traversal_record,
     traverse,
@@ -65,11 +67,13 @@ def test_table_and_verdicts():
     small, large = rows
     assert small["purity"]["median"] == pytest.approx(1.0)
     assert large["brightness_leakage"]["median"] == pytest.approx(0.11, abs=1e-6)
-    assert brightness_claim_verdict(small, 0.1)["verdict"] == "disagrees"
-    claim = brightness_claim_verdict(large, 0.1)
-    assert claim["verdict"] == "agrees" and claim["value"] == pytest.approx(0.11 / 0.2, abs=1e-6)
+    assert brightness_claim_verdict(small, SPREADS)["verdict"] == "disagrees"
+    claim = brightness_claim_verdict(large, SPREADS)
+    # (0.11 / 0.1) brightness spreads per (2 / 2) height spreads
+    assert claim["verdict"] == "agrees" and claim["value"] == pytest.approx(1.1, abs=1e-5)
+    assert brightness_claim_verdict(large, SPREADS, threshold=2)["verdict"] == "disagrees"
     flat = {"height_gain": {"median": 0.0}, "brightness_leakage": {"median": 0.1}}
-    assert brightness_claim_verdict(flat, 0.1)["verdict"] == "cannot be tested"
+    assert brightness_claim_verdict(flat, SPREADS)["verdict"] == "cannot be tested"
 
 
 def test_collinearity_verdict():
@@ -87,3 +91,49 @@ def test_spreads_and_bad_traversals():
         traverse(box_decoder, torch.zeros(2), torch.ones(2), [0.0])
     with pytest.raises(ValueError, match="one size"):
         traverse(box_decoder, torch.zeros(2), torch.ones(3), ALPHAS)
+
+
+def _diag(vae, angle, cos_e, found=True, alpha=0.5, sensitivity=10.0):
+    commenter = {"found": found, "alpha": alpha if found else None}
+    commenter["sensitivity"] = sensitivity if found else None
+    return {
+        "vae": vae,
+        "angle_hb": angle,
+        "angle_hb_pullback": angle / 2,
+        "pixel_cosine_gs_euclidean": cos_e,
+        "pixel_cosine_gs_pullback": 0.0,
+        "commenter": commenter,
+    }
+
+
+def _row(vae, direction, purity):
+    return {"vae": vae, "direction": direction, "purity": {"median": purity}}
+
+
+def test_gram_schmidt_summary_names_the_measured_cause():
+    diagnostics = [
+        _diag("a", 70, 0.7),
+        _diag("a", 80, 0.5),
+        _diag("b", 20, 0.1),
+        _diag("c", 75, 0.0),
+    ]
+    purities = {"a": (0.4, 0.5, 0.9), "b": (0.4, 0.5, 0.5), "c": (0.9, 0.85, 0.8)}
+    names = ("two-image h", "gs euclidean", "gs pullback")
+    table = [_row(v, d, p) for v, ps in purities.items() for d, p in zip(names, ps, strict=True)]
+    out = gram_schmidt_summary(diagnostics, table)
+    assert out["a"]["angle_hb"] == 75 and out["a"]["pixel_cosine_gs_euclidean"] == pytest.approx(
+        0.6
+    )
+    assert (out["a"]["euclidean_worked"], out["a"]["cause"]) == (False, "metric")
+    assert (out["b"]["euclidean_worked"], out["b"]["cause"]) == (False, "angle")
+    assert (out["c"]["euclidean_worked"], out["c"]["cause"]) == (True, None)
+    missing = gram_schmidt_summary([_diag("d", 70, 0.1)], [])
+    assert missing["d"]["cause"] == "cannot be tested"
+
+
+def test_commenter_summary_counts_and_quartiles():
+    diagnostics = [_diag("a", 70, 0.1, alpha=a) for a in (0.2, 0.4, 0.6)]
+    diagnostics.append(_diag("a", 70, 0.1, found=False))
+    out = commenter_summary(diagnostics)["a"]
+    assert (out["found"], out["total"]) == (3, 4)
+    assert out["alpha"]["median"] == pytest.approx(0.4) and out["sensitivity"]["n"] == 3

@@ -15,6 +15,7 @@ from pyro_latent.vae.posterior import (
     nuts_chains,
     standardised_offset,
     vae_log_evidence,
+    vae_log_joint,
 )
 
 Normal, MVN = torch.distributions.Normal, torch.distributions.MultivariateNormal
@@ -91,5 +92,14 @@ def test_vae_log_evidence_runs_on_an_untrained_vae():
     x = (torch.rand(784) > 0.7).float()
     out = vae_log_evidence(vae, x, 200)
     assert math.isfinite(out["log_evidence"]) and out["gap"] >= 0 and 1 <= out["ess"] <= 200
+    log_joint = vae_log_joint(vae, x)
+    z = torch.randn(5, 2)
+    batched = log_joint(z)
+    assert batched.shape == (5,)
+    one_by_one = torch.stack([log_joint(row) for row in z])
+    torch.testing.assert_close(batched, one_by_one)
+    bce = torch.nn.functional.binary_cross_entropy(vae.decode(z[:1])[0], x, reduction="sum")
+    prior = Normal(0.0, 1.0).log_prob(z[0]).sum()
+    torch.testing.assert_close(batched[0], prior - bce, rtol=1e-4, atol=1e-3)
     with pytest.raises(ValueError, match="a batch of 2"):
         vae_log_evidence(vae, torch.rand(2, 784), 10)

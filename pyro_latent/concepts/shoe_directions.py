@@ -41,6 +41,8 @@ from pyro_latent.concepts.directions import (
     unit,
 )
 from pyro_latent.concepts.shoes import (
+    EmptyShapeError,
+    shoe_height,
     soft_shoe_brightness,
     soft_shoe_height,
     taller_shoe,
@@ -84,12 +86,20 @@ def directions_at(
 
     ``cavs`` maps ``"height"`` and ``"brightness"`` to regression-CAV directions ``[D]``.  The
     commenter's direction is left out (and its diagnostics say why) when the brightness change
-    has one sign over the whole ``α`` bracket.
+    has one sign over the whole ``α`` bracket.  A shoe whose whitened encoding decodes to an image
+    with no pixel over the height threshold has nothing to measure: :class:`EmptyShapeError`.
     """
     image = image.reshape(1, -1)
     white = whiten(image)
     with torch.no_grad():
         z0 = encode_mean(white)[0]
+        start = decode(z0[None])[0]
+    try:
+        shoe_height(start)
+    except EmptyShapeError as error:
+        raise EmptyShapeError(
+            f"the decoded whitened shoe has no shape to measure: {error}"
+        ) from None
     h = two_image_direction(encode_mean, white, taller_shoe(white)).to(z0.dtype)
     b = two_image_direction(encode_mean, image, brighter(image)).to(z0.dtype)
     J = torch.func.jacrev(lambda w: decode(w[None])[0])(z0).double().detach()

@@ -28,8 +28,11 @@ from pyro_latent.concepts.shoes import EmptyShapeError, concept_purity, shoe_bri
 __all__ = [
     "brightness_claim_verdict",
     "collinearity_verdict",
+    "commenter_summary",
     "direction_table",
+    "gram_schmidt_summary",
     "meter_spreads",
+    "quartiles",
     "traversal_record",
     "traverse",
 ]
@@ -102,7 +105,8 @@ def traversal_record(decode: Callable, z0, direction, alphas, spreads: Mapping) 
     }
 
 
-def _quartiles(values: Sequence[float]) -> dict:
+def quartiles(values: Sequence[float]) -> dict:
+    """Median and quartiles of the finite values (``None`` ones skipped), with their count."""
     values = [v for v in values if v is not None and math.isfinite(v)]
     if not values:
         return {"median": None, "q1": None, "q3": None, "n": 0}
@@ -119,36 +123,37 @@ def direction_table(records: Sequence[Mapping]) -> list[dict]:
         groups.setdefault((record["vae"], record["direction"]), []).append(record)
     rows = []
     for (vae, direction), group in groups.items():
-        lo = _quartiles([r["alpha_lo"] for r in group])["median"]
-        hi = _quartiles([r["alpha_hi"] for r in group])["median"]
+        lo = quartiles([r["alpha_lo"] for r in group])["median"]
+        hi = quartiles([r["alpha_hi"] for r in group])["median"]
         rows.append(
             {
                 "vae": vae,
                 "direction": direction,
                 "n": len(group),
-                "height_gain": _quartiles([r["height_gain"] for r in group]),
-                "brightness_leakage": _quartiles([r["brightness_leakage"] for r in group]),
-                "purity": _quartiles([r["purity"] for r in group]),
+                "height_gain": quartiles([r["height_gain"] for r in group]),
+                "brightness_leakage": quartiles([r["brightness_leakage"] for r in group]),
+                "purity": quartiles([r["purity"] for r in group]),
                 "alpha_range": [lo, hi],
             }
         )
     return rows
 
 
-def brightness_claim_verdict(
-    row: Mapping, brightness_spread: float, threshold: float = 0.1
-) -> dict:
+def brightness_claim_verdict(row: Mapping, spreads: Mapping, threshold: float = 0.25) -> dict:
     """The post's claim for the large VAE: "moving along the height vector also increases
     brightness".
 
-    Measured as the median brightness leakage per unit of height gained, in brightness spreads
-    per height row: ``L = median leakage / (median gain · s_β)``.  ``L > threshold`` agrees,
-    ``L ≤ threshold`` disagrees, and a direction that gains no height cannot test it.
+    Measured as the brightness gained per unit of height gained, both in spreads over real shoes
+    (``spreads["height"]``, ``spreads["brightness"]``), from the row's medians:
+    ``L = (leakage / s_β) / (gain / s_h)``.  ``L > threshold`` agrees (brightness rises at least
+    ``threshold`` as fast as height, in spreads), ``L ≤ threshold`` disagrees, and a direction that
+    gains no height cannot test it.
     """
     gain, leak = row["height_gain"]["median"], row["brightness_leakage"]["median"]
-    if gain is None or leak is None or gain <= 0 or not brightness_spread > 0:
+    s_h, s_b = spreads["height"], spreads["brightness"]
+    if gain is None or leak is None or gain <= 0 or not (s_h > 0 and s_b > 0):
         return {"verdict": "cannot be tested", "value": None, "threshold": threshold}
-    value = leak / (gain * brightness_spread)
+    value = (leak / s_b) / (gain / s_h)
     return {
         "verdict": "agrees" if value > threshold else "disagrees",
         "value": value,
@@ -176,3 +181,75 @@ def collinearity_verdict(
         "angle_median": float(np.median(angles)) if len(angles) else None,
         "angle_min": float(np.min(angles)) if len(angles) else None,
     }
+
+
+def _median(values) -> float | None:
+    values = [v for v in values if v is not None]
+    return float(np.median(values)) if values else None
+
+
+def gram_schmidt_summary(
+    diagnostics: Sequence[Mapping], table: Sequence[Mapping], threshold: float = 0.8
+) -> dict:
+    """Why Gram–Schmidt "didn't quite work", per VAE, from the per-shoe diagnostics of
+    :func:`~pyro_latent.concepts.shoe_directions.directions_at` and the :func:`direction_table`.
+
+    For each VAE: the median angle between ``h`` and ``b`` in both metrics, the median pixel-space
+    cosine between ``J h_⊥`` and ``J b`` for each Gram–Schmidt, and the median purity of ``h`` and
+    of both orthogonalised directions.  ``euclidean_worked`` says whether the Euclidean ``h_⊥``
+    reaches purity ``threshold``; ``cause`` names the measured reason when it does not:
+    ``"metric"`` when the pull-back version is purer (the Euclidean latent metric is not the
+    decoder's), ``"angle"`` when ``h`` and ``b`` are within 30° (little is left after removing
+    ``b``), both, or ``"neither"``.
+    """
+    purity = {(r["vae"], r["direction"]): r["purity"]["median"] for r in table}
+    out = {}
+    for vae in dict.fromkeys(d["vae"] for d in diagnostics):
+        mine = [d for d in diagnostics if d["vae"] == vae]
+        row = {
+            key: _median([d[key] for d in mine])
+            for key in (
+                "angle_hb",
+                "angle_hb_pullback",
+                "pixel_cosine_gs_euclidean",
+                "pixel_cosine_gs_pullback",
+            )
+        }
+        row |= {
+            "purity_h": purity.get((vae, "two-image h")),
+            "purity_euclidean": purity.get((vae, "gs euclidean")),
+            "purity_pullback": purity.get((vae, "gs pullback")),
+            "threshold": threshold,
+        }
+        euclidean, pullback = row["purity_euclidean"], row["purity_pullback"]
+        if euclidean is None:
+            row |= {"euclidean_worked": None, "cause": "cannot be tested"}
+        else:
+            causes = []
+            if pullback is not None and pullback > euclidean + 0.05:
+                causes.append("metric")
+            if row["angle_hb"] is not None and row["angle_hb"] < 30:
+                causes.append("angle")
+            worked = euclidean >= threshold
+            row |= {
+                "euclidean_worked": worked,
+                "cause": None if worked else (" and ".join(causes) or "neither"),
+            }
+        out[vae] = row
+    return out
+
+
+def commenter_summary(diagnostics: Sequence[Mapping]) -> dict:
+    """Per VAE: for how many shoes the bisection found an ``α`` (the brightness change crossed
+    zero inside the bracket), and the quartiles of ``α`` and of its sensitivity."""
+    out = {}
+    for vae in dict.fromkeys(d["vae"] for d in diagnostics):
+        mine = [d["commenter"] for d in diagnostics if d["vae"] == vae]
+        found = [c for c in mine if c["found"]]
+        out[vae] = {
+            "found": len(found),
+            "total": len(mine),
+            "alpha": quartiles([c["alpha"] for c in found]),
+            "sensitivity": quartiles([c["sensitivity"] for c in found]),
+        }
+    return out

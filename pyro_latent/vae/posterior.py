@@ -65,7 +65,7 @@ def vae_log_joint(vae, x: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor
 
     def log_joint(z: torch.Tensor) -> torch.Tensor:
         prior = torch.distributions.Normal(0.0, 1.0).log_prob(z).sum(-1)
-        return prior + vae.likelihood(vae.decoder(z)).log_prob(x).sum(-1)
+        return prior + vae.likelihood(vae.decoder(z)).log_prob(x)  # one 784-pixel event
 
     return log_joint
 

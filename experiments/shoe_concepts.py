@@ -1,0 +1,171 @@
+"""Shoe height and brightness in the VAEs: the post's directions, measured on many shoes and seeds.
+
+Loads the ``small`` and ``large`` VAEs that ``vae_latents`` trained (the same checkpoints under
+``runs/``; they are trained here if missing), builds every candidate height direction at each of
+many test shoes (:mod:`pyro_latent.concepts.shoe_directions`), traverses it and measures height and
+brightness of the decoded images (:mod:`pyro_latent.concepts.traversal`), and compares the encoder
+with the true posterior by NUTS and importance sampling (:mod:`pyro_latent.vae.posterior`).
+The prose is ``experiments/templates/shoe_concepts.md``.
+"""
+
+from __future__ import annotations
+
+import arviz as az
+import torch
+
+from pyro_latent import cli
+from pyro_latent.concepts import shoe_directions as sd
+from pyro_latent.concepts import traversal as tr
+from pyro_latent.concepts.directions import RegressionCAV, angle_degrees, two_image_direction
+from pyro_latent.concepts.shoes import (
+    EmptyShapeError,
+    shoe_brightness,
+    shoe_height,
+    taller_shoe,
+    whiten,
+)
+from pyro_latent.plotting.shoes import plot_purity, plot_traversals
+from pyro_latent.study import Context, experiment
+from pyro_latent.vae import SHOE_CLASSES, load_fashion_mnist
+from pyro_latent.vae import posterior as post
+from pyro_latent.vae.profiles import study_vae, training_set
+
+PROFILES = {
+    "quick": {"seeds": 1, "shoes": 5, "cav_shoes": 500, "nuts_real": 0, "is_samples": 1000,
+              "nuts": {"num_samples": 25, "warmup_steps": 25, "num_chains": 4}},
+    "full": {"seeds": 3, "shoes": 50, "cav_shoes": 3000, "nuts_real": 1, "is_samples": 1000,
+             "nuts": {"num_samples": 150, "warmup_steps": 150, "num_chains": 4}},
+}  # fmt: skip
+PRESETS = ("small", "large")
+ALPHAS = [-3.0, -2.25, -1.5, -0.75, 0.0, 0.75, 1.5, 2.25, 3.0]
+SHOWN = ("two-image h", "two-image b", "gs euclidean", "gs pullback", "commenter h-αb", "jacobian")
+THREADS = 1
+
+
+@experiment("shoe_concepts", title="Shoe height and brightness in the VAEs", order=40)
+def run(ctx: Context) -> dict:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(THREADS)
+    try:
+        return _run(ctx, PROFILES["quick" if ctx.quick else "full"])
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run(ctx: Context, cfg: dict) -> dict:
+    profile = "quick" if ctx.quick else "full"
+    train = training_set(profile, ctx.data_dir, ctx.download)
+    test = load_fashion_mnist(ctx.data_dir, train=False, download=ctx.download)
+    shoes = test.select(SHOE_CLASSES)
+    post_shoe = shoes.images[0]  # the first shoe of the test set stands in for the post's
+    post_index = int(torch.isin(test.labels, torch.tensor(SHOE_CLASSES)).nonzero()[0])
+    picks = torch.linspace(0, len(shoes) - 1, cfg["shoes"]).round().long()
+    spreads = tr.meter_spreads(shoes.images)
+    cav_images = shoes.images[: cfg["cav_shoes"]]
+    meters = {"height": [float(shoe_height(x)) for x in cav_images],
+              "brightness": [float(shoe_brightness(x)) for x in cav_images]}  # fmt: skip
+    seeds = [ctx.seed + i for i in range(cfg["seeds"])]
+    records, diagnostics, skipped, cav_fit, nuts, vectors = [], [], [], {}, {}, {}
+    for name in PRESETS:
+        for seed in seeds:
+            vae = study_vae(name, seed, train, profile, ctx.runs_dir, ctx.device)
+            encode_mean = _encoder(vae)
+            Z = encode_mean(cav_images).double().numpy()
+            fits = {k: RegressionCAV().fit(Z, v) for k, v in meters.items()}
+            cav_fit[f"{name}-{seed}"] = {k: f.r2_ for k, f in fits.items()}
+            cavs = {k: f.direction_ for k, f in fits.items()}
+            for shoe in picks.tolist():
+                try:
+                    z0, dirs, diag = sd.directions_at(
+                        encode_mean, vae.decode, shoes.images[shoe], cavs
+                    )
+                except EmptyShapeError:
+                    skipped.append({"vae": name, "seed": seed, "shoe": shoe})
+                    continue
+                diagnostics.append({"vae": name, "seed": seed, "shoe": shoe, **diag})
+                for direction, d in dirs.items():
+                    r = tr.traversal_record(vae.decode, z0, d.to(z0.dtype), ALPHAS, spreads)
+                    del r["heights"], r["brightness"]  # the curves stay out of the payload
+                    records.append(
+                        {"vae": name, "seed": seed, "shoe": shoe, "direction": direction, **r}
+                    )
+            if seed == ctx.seed:
+                vectors[name] = _draw_traversals(
+                    ctx, name, vae, encode_mean, post_shoe, shoes, cavs
+                )
+                nuts[name] = _posterior_checks(ctx, name, vae, encode_mean, post_shoe, shoes, cfg)
+    table = tr.direction_table(records)
+    ctx.draw(plot_purity, "shoe_purity.png", table)
+    h_rows = {row["vae"]: row for row in table if row["direction"] == "two-image h"}
+    conds = [d["condition_hb"] for d in diagnostics]
+    return {
+        "profile": {**cfg, "seeds": seeds, "alphas": ALPHAS, "threads": THREADS},
+        "post_shoe_index": post_index,
+        "shoe_classes": [test.classes[c] for c in SHOE_CLASSES],
+        "n_shoes": len(picks), "skipped": skipped, "n_test_shoes": len(shoes), "spreads": spreads,
+        "cav_r2": cav_fit, "table": table,
+        "brightness_claim": {n: tr.brightness_claim_verdict(h_rows[n], spreads)
+                             for n in PRESETS},
+        "collinearity": tr.collinearity_verdict(conds, [d["angle_hb"] for d in diagnostics]),
+        "gram_schmidt": tr.gram_schmidt_summary(diagnostics, table),
+        "commenter": tr.commenter_summary(diagnostics),
+        "posterior": nuts, "post_shoe_vectors": vectors,
+    }  # fmt: skip
+
+
+def _encoder(vae):
+    def encode_mean(images):
+        with torch.no_grad():
+            return vae.encode(images.reshape(-1, 784))[0]
+
+    return encode_mean
+
+
+def _draw_traversals(ctx, name, vae, encode_mean, image, shoes, cavs) -> dict:
+    """The post's figure for one VAE: the whitened shoe along each direction, then real shoes of
+    each class along the post's height vector."""
+    z0, dirs, diag = sd.directions_at(encode_mean, vae.decode, image, cavs)
+    rows = [{"label": d, "images": tr.traverse(vae.decode, z0, dirs[d].to(z0.dtype), ALPHAS)}
+            for d in SHOWN if d in dirs]  # fmt: skip
+    h = dirs["two-image h"].to(z0.dtype)
+    for c in SHOE_CLASSES:
+        first = shoes.images[shoes.labels == c][0]
+        z = encode_mean(first)[0]
+        label = f"{shoes.classes[c]} along h"
+        rows.append({"label": label, "images": tr.traverse(vae.decode, z, h, ALPHAS)})
+    title = f"{name}: decoded z₀ + α·d from the whitened shoe, then real shoes along h"
+    ctx.draw(plot_traversals, f"shoe_traversals_{name}.png", rows, ALPHAS, title)
+    return {"angle_hb": diag["angle_hb"], "condition_hb": diag["condition_hb"],
+            "commenter_alpha": diag["commenter"]["alpha"]}  # fmt: skip
+
+
+def _posterior_checks(ctx, name, vae, encode_mean, image, shoes, cfg) -> dict:
+    """NUTS and importance sampling on the whitened shoe, the taller one and real shoes."""
+    white = whiten(image.reshape(1, -1))
+    images = {"whitened": white, "taller": taller_shoe(white)}
+    for i in range(cfg["nuts_real"]):
+        images[f"real {i}"] = shoes.images[1 + i].reshape(1, -1)
+    out, means, chains = {}, {}, {}
+    for label, x in images.items():
+        mu = encode_mean(x)[0]
+        data = post.nuts_chains(post.vae_log_joint(vae, x), mu, **cfg["nuts"], seed=ctx.seed)
+        chains[label] = data
+        summary = az.summary(data, kind="diagnostics")
+        draws = data.posterior["z"].values.reshape(-1, mu.numel())
+        means[label] = torch.as_tensor(draws.mean(0))
+        out[label] = {
+            "r_hat_max": float(summary["r_hat"].max()),
+            "ess_bulk_min": float(summary["ess_bulk"].min()),
+            "divergences": int(data.sample_stats["diverging"].values.sum()),
+            "offset": post.standardised_offset(mu, draws),
+            "importance": dict(post.vae_log_evidence(vae, x, cfg["is_samples"], seed=ctx.seed)),
+        }  # fmt: skip
+    chains["whitened"].to_netcdf(ctx.artifact(f"shoe_posterior_{name}.nc"))
+    encoder_h = two_image_direction(encode_mean, images["whitened"], images["taller"])
+    posterior_h = means["taller"] - means["whitened"]
+    out["height_vector_angle"] = angle_degrees(encoder_h, posterior_h)
+    return out
+
+
+if __name__ == "__main__":
+    cli.run_script("shoe_concepts")
