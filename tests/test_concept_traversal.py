@@ -125,6 +125,7 @@ def test_gram_schmidt_summary_names_the_measured_cause():
         0.6
     )
     assert (out["a"]["euclidean_worked"], out["a"]["cause"]) == (False, "metric")
+    assert out["a"]["pullback_loses_height"] is False and out["c"]["pullback_loses_height"] is True
     assert (out["b"]["euclidean_worked"], out["b"]["cause"]) == (False, "angle")
     assert (out["c"]["euclidean_worked"], out["c"]["cause"]) == (True, None)
     missing = gram_schmidt_summary([_diag("d", 70, 0.1)], [])

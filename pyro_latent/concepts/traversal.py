@@ -200,7 +200,8 @@ def gram_schmidt_summary(
     reaches purity ``threshold``; ``cause`` names the measured reason when it does not:
     ``"metric"`` when the pull-back version is purer (the Euclidean latent metric is not the
     decoder's), ``"angle"`` when ``h`` and ``b`` are within 30° (little is left after removing
-    ``b``), both, or ``"neither"``.
+    ``b``), both, or ``"neither"``.  ``pullback_loses_height`` flags a pull-back ``h_⊥`` that is
+    less pure than ``h`` itself: removing ``b``'s pixel change removed height with it.
     """
     purity = {(r["vae"], r["direction"]): r["purity"]["median"] for r in table}
     out = {}
@@ -222,6 +223,9 @@ def gram_schmidt_summary(
             "threshold": threshold,
         }
         euclidean, pullback = row["purity_euclidean"], row["purity_pullback"]
+        row["pullback_loses_height"] = (
+            None if pullback is None or row["purity_h"] is None else pullback < row["purity_h"]
+        )
         if euclidean is None:
             row |= {"euclidean_worked": None, "cause": "cannot be tested"}
         else:
