@@ -10,7 +10,6 @@ The prose is ``experiments/templates/shoe_concepts.md``.
 
 from __future__ import annotations
 
-import arviz as az
 import torch
 
 from pyro_latent import cli
@@ -83,12 +82,16 @@ def _run(ctx: Context, cfg: dict) -> dict:
                     skipped.append({"vae": name, "seed": seed, "shoe": shoe})
                     continue
                 diagnostics.append({"vae": name, "seed": seed, "shoe": shoe, **diag})
-                for direction, d in dirs.items():
-                    r = tr.traversal_record(vae.decode, z0, d.to(z0.dtype), ALPHAS, spreads)
-                    del r["heights"], r["brightness"]  # the curves stay out of the payload
-                    records.append(
-                        {"vae": name, "seed": seed, "shoe": shoe, "direction": direction, **r}
-                    )
+                curves = {
+                    d: tr.traverse(vae.decode, z0, v.to(z0.dtype), ALPHAS) for d, v in dirs.items()
+                }
+                curves["jacobian path"] = sd.jacobian_path_images(vae.decode, z0, ALPHAS)
+                for direction, images in curves.items():
+                    if images is not None:
+                        r = tr.record_from_images(images, ALPHAS, spreads)
+                        records.append(
+                            {"vae": name, "seed": seed, "shoe": shoe, "direction": direction, **r}
+                        )
             if seed == ctx.seed:
                 vectors[name] = _draw_traversals(
                     ctx, name, vae, encode_mean, post_shoe, shoes, cavs
@@ -108,6 +111,7 @@ def _run(ctx: Context, cfg: dict) -> dict:
                              for n in PRESETS},
         "collinearity": tr.collinearity_verdict(conds, [d["angle_hb"] for d in diagnostics]),
         "gram_schmidt": tr.gram_schmidt_summary(diagnostics, table),
+        "jacobian_decay": tr.decay_table(records, ("jacobian", "jacobian path")),
         "commenter": tr.commenter_summary(diagnostics),
         "posterior": nuts, "post_shoe_vectors": vectors,
     }  # fmt: skip
@@ -127,6 +131,9 @@ def _draw_traversals(ctx, name, vae, encode_mean, image, shoes, cavs) -> dict:
     z0, dirs, diag = sd.directions_at(encode_mean, vae.decode, image, cavs)
     rows = [{"label": d, "images": tr.traverse(vae.decode, z0, dirs[d].to(z0.dtype), ALPHAS)}
             for d in SHOWN if d in dirs]  # fmt: skip
+    path = sd.jacobian_path_images(vae.decode, z0, ALPHAS)
+    if path is not None:
+        rows.append({"label": "jacobian path", "images": path})
     h = dirs["two-image h"].to(z0.dtype)
     for c in SHOE_CLASSES:
         first = shoes.images[shoes.labels == c][0]
@@ -143,28 +150,18 @@ def _posterior_checks(ctx, name, vae, encode_mean, image, shoes, cfg) -> dict:
     """NUTS and importance sampling on the whitened shoe, the taller one and real shoes."""
     white = whiten(image.reshape(1, -1))
     images = {"whitened": white, "taller": taller_shoe(white)}
-    for i in range(cfg["nuts_real"]):
-        images[f"real {i}"] = shoes.images[1 + i].reshape(1, -1)
-    out, means, chains = {}, {}, {}
+    images |= {f"real {i}": shoes.images[1 + i] for i in range(cfg["nuts_real"])}
+    out = {}
     for label, x in images.items():
-        mu = encode_mean(x)[0]
-        data = post.nuts_chains(post.vae_log_joint(vae, x), mu, **cfg["nuts"], seed=ctx.seed)
-        chains[label] = data
-        summary = az.summary(data, kind="diagnostics")
-        draws = data.posterior["z"].values.reshape(-1, mu.numel())
-        means[label] = torch.as_tensor(draws.mean(0))
-        out[label] = {
-            "r_hat_max": float(summary["r_hat"].max()),
-            "ess_bulk_min": float(summary["ess_bulk"].min()),
-            "divergences": int(data.sample_stats["diverging"].values.sum()),
-            "offset": post.standardised_offset(mu, draws),
-            "importance": dict(post.vae_log_evidence(vae, x, cfg["is_samples"], seed=ctx.seed)),
-        }  # fmt: skip
-    chains["whitened"].to_netcdf(ctx.artifact(f"shoe_posterior_{name}.nc"))
+        opts = {"nuts": cfg["nuts"], "is_samples": cfg["is_samples"], "seed": ctx.seed}
+        out[label], data = post.posterior_check(vae, x, **opts)
+        if label == "whitened":
+            data.to_netcdf(ctx.artifact(f"shoe_posterior_{name}.nc"))
     encoder_h = two_image_direction(encode_mean, images["whitened"], images["taller"])
-    posterior_h = means["taller"] - means["whitened"]
-    out["height_vector_angle"] = angle_degrees(encoder_h, posterior_h)
-    return out
+    posterior_h = torch.tensor(out["taller"]["posterior_mean"]) - torch.tensor(
+        out["whitened"]["posterior_mean"]
+    )
+    return {"images": out, "height_vector_angle": angle_degrees(encoder_h, posterior_h)}
 
 
 if __name__ == "__main__":

@@ -9,9 +9,12 @@ from pyro_latent.concepts.traversal import (
     brightness_claim_verdict,
     collinearity_verdict,
     commenter_summary,
+    decay_table,
     direction_table,
     gram_schmidt_summary,
     meter_spreads,
+    purity_by_distance,
+    record_from_images,
     traversal_record,
     traverse,
 )
@@ -138,3 +141,27 @@ def test_commenter_summary_counts_and_quartiles():
     out = commenter_summary(diagnostics)["a"]
     assert (out["found"], out["total"]) == (3, 4)
     assert out["alpha"]["median"] == pytest.approx(0.4) and out["sensitivity"]["n"] == 3
+
+
+def test_purity_by_distance_and_its_table():
+    heights, brightness = [10, 10, 10, 12, 14], [0.5, 0.5, 0.5, 0.5, 0.7]
+    points = purity_by_distance(heights, brightness, ALPHAS, SPREADS)
+    # from α = 0 to α = 1: height 1 spread, no brightness; to α = 2: 2 spreads each
+    assert points == [[1.0, 1.0], [2.0, pytest.approx(0.5)]]
+    flat = purity_by_distance([10] * 5, [0.5] * 5, ALPHAS, SPREADS)
+    assert flat == [[1.0, None], [2.0, None]]
+    records = [
+        {"vae": "v", "direction": "jacobian", "purity_by_distance": [[1.0, 0.9], [2.0, 0.5]]},
+        {"vae": "v", "direction": "jacobian", "purity_by_distance": [[1.0, 0.7], [2.0, None]]},
+        {"vae": "v", "direction": "other", "purity_by_distance": [[1.0, 0.1]]},
+    ]
+    assert decay_table(records, ["jacobian"]) == {
+        "v": {"jacobian": [[1.0, pytest.approx(0.8)], [2.0, 0.5]]}
+    }
+
+
+def test_record_from_images_checks_the_count():
+    images = box_decoder(torch.zeros(5, 2))
+    assert record_from_images(images, ALPHAS, SPREADS)["purity"] is None  # nothing moves
+    with pytest.raises(ValueError, match="4 images for 5"):
+        record_from_images(images[:4], ALPHAS, SPREADS)

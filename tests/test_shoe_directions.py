@@ -56,3 +56,19 @@ def test_every_direction_is_a_unit_vector_with_its_defining_property(vae):
 def test_brighter_saturates_at_one():
     x = torch.tensor([0.0, 0.4, 0.8])
     assert brighter(x).tolist() == pytest.approx([0.0, 0.6, 1.0])
+
+
+def test_the_jacobian_path_follows_the_constraint(vae):
+    from pyro_latent.concepts.shoe_directions import jacobian_path, jacobian_path_images
+
+    z0 = vae.encode(shoe().reshape(1, -1))[0][0].detach()
+    alphas = [-0.5, 0.0, 0.5, 1.0]
+    path = jacobian_path(vae.decode, z0, alphas)
+    assert path.shape == (4, 20) and torch.equal(path[1], z0)
+    steps = (path[1:] - path[:-1]).norm(dim=-1)
+    torch.testing.assert_close(steps, torch.full((3,), 0.5), rtol=1e-4, atol=1e-5)
+    with torch.no_grad():
+        before = soft_shoe_brightness(vae.decode(path[1:2])[0])
+        after = soft_shoe_brightness(vae.decode(path[2:3])[0])
+    assert abs(float(after - before)) < 0.01  # held to first order over a half-unit step
+    assert jacobian_path_images(vae.decode, z0, alphas).shape == (4, 784)

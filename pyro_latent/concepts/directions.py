@@ -261,9 +261,10 @@ def meter_gradients(decode: Callable, z, meters: dict[str, Callable]) -> dict[st
     z = _latent(z)
     out = {}
     for name, meter in meters.items():
-        w = z.clone().requires_grad_(True)
-        value = meter(decode(w[None])[0])
-        (grad,) = torch.autograd.grad(value, w)
+        with torch.enable_grad():  # also inside a caller's no_grad block
+            w = z.detach().clone().requires_grad_(True)
+            value = meter(decode(w[None])[0])
+            (grad,) = torch.autograd.grad(value, w)
         if not bool(torch.isfinite(grad).all()):
             raise ValueError(f"the gradient of {name} is not finite at z")
         out[name] = grad.double()

@@ -49,7 +49,14 @@ from pyro_latent.concepts.shoes import (
     whiten,
 )
 
-__all__ = ["BRIGHTEN", "DIRECTIONS", "brighter", "directions_at"]
+__all__ = [
+    "BRIGHTEN",
+    "DIRECTIONS",
+    "brighter",
+    "directions_at",
+    "jacobian_path",
+    "jacobian_path_images",
+]
 
 BRIGHTEN = 1.5
 DIRECTIONS = (
@@ -142,3 +149,42 @@ def directions_at(
     if not math.isfinite(diagnostics["condition_hb"]):
         diagnostics["condition_hb"] = None
     return z0, directions, diagnostics
+
+
+def _jacobian_step(decode: Callable, z: torch.Tensor) -> torch.Tensor:
+    grads = meter_gradients(
+        decode, z, {"height": soft_shoe_height, "brightness": soft_shoe_brightness}
+    )
+    return constrained_direction(grads["height"], grads["brightness"]).to(z.dtype)
+
+
+def jacobian_path(decode: Callable, z0: torch.Tensor, alphas) -> torch.Tensor:
+    """The Jacobian direction re-solved at every step: latents ``[A, D]``, one per ``α``.
+
+    From ``z₀`` (``α = 0``) the path walks outward in both directions,
+    ``z_{j±1} = z_j ± |α_{j±1} - α_j| d(z_j)``, where ``d(z)`` is the steepest height ascent that
+    holds brightness fixed to first order *at* ``z`` (:func:`constrained_direction` of the meters'
+    gradients through the decoder).  Unlike the straight traversal it follows the constraint, so
+    it shows how much of the straight line's loss of purity is its locality.
+    """
+    alphas = [float(a) for a in alphas]
+    centre = min(range(len(alphas)), key=lambda i: abs(alphas[i]))
+    path = [None] * len(alphas)
+    path[centre] = z0.detach()
+    for j in range(centre + 1, len(alphas)):
+        step = alphas[j] - alphas[j - 1]
+        path[j] = path[j - 1] + step * _jacobian_step(decode, path[j - 1])
+    for j in range(centre - 1, -1, -1):
+        step = alphas[j] - alphas[j + 1]
+        path[j] = path[j + 1] + step * _jacobian_step(decode, path[j + 1])
+    return torch.stack(path)
+
+
+def jacobian_path_images(decode: Callable, z0: torch.Tensor, alphas) -> torch.Tensor | None:
+    """Decoded images ``[A, 784]`` along :func:`jacobian_path`, or ``None`` when the path walks
+    onto an image with no shape to measure (the constraint is then undefined)."""
+    try:
+        with torch.no_grad():
+            return decode(jacobian_path(decode, z0, alphas))
+    except EmptyShapeError:
+        return None

@@ -29,10 +29,13 @@ __all__ = [
     "brightness_claim_verdict",
     "collinearity_verdict",
     "commenter_summary",
+    "decay_table",
     "direction_table",
     "gram_schmidt_summary",
     "meter_spreads",
+    "purity_by_distance",
     "quartiles",
+    "record_from_images",
     "traversal_record",
     "traverse",
 ]
@@ -80,14 +83,23 @@ def meter_spreads(images: torch.Tensor) -> dict:
 
 
 def traversal_record(decode: Callable, z0, direction, alphas, spreads: Mapping) -> dict:
-    """Traverse, measure and summarise one direction from one start.
+    """Traverse, measure and summarise one direction from one start (:func:`record_from_images`
+    on the decoded ``z₀ + α d``)."""
+    return record_from_images(traverse(decode, z0, direction, alphas), alphas, spreads)
+
+
+def record_from_images(images: torch.Tensor, alphas, spreads: Mapping) -> dict:
+    """Measure and summarise decoded images ``[A, 784]``, one per ``α`` (a straight traversal or
+    any path through the latent space).
 
     Returns the curves (``heights``, ``brightness``), the monotone stretch (``alpha_lo``,
-    ``alpha_hi``), ``height_gain`` and ``brightness_leakage`` per latent unit over it, and
-    ``purity`` (``None`` when neither meter moves).
+    ``alpha_hi``), ``height_gain`` and ``brightness_leakage`` per latent unit over it, ``purity``
+    (``None`` when neither meter moves) and ``purity_by_distance`` (:func:`purity_by_distance`).
     """
     alphas = [float(a) for a in alphas]
-    heights, brightness = _measure(traverse(decode, z0, direction, alphas))
+    if len(images) != len(alphas):
+        raise ValueError(f"{len(images)} images for {len(alphas)} values of α")
+    heights, brightness = _measure(images)
     centre = int(np.argmin(np.abs(alphas)))
     out = concept_purity(heights, brightness, centre, spreads["height"], spreads["brightness"])
     lo, hi = out["lo"], out["hi"]
@@ -102,6 +114,37 @@ def traversal_record(decode: Callable, z0, direction, alphas, spreads: Mapping) 
         "height_gain": gain,
         "brightness_leakage": leakage,
         "purity": out["purity"],
+        "purity_by_distance": purity_by_distance(heights, brightness, alphas, spreads),
+    }
+
+
+def purity_by_distance(heights, brightness, alphas, spreads: Mapping) -> list:
+    """Purity of the stretch from ``α = 0`` to each positive ``α``: how a local direction's purity
+    decays with the distance walked.  ``[[α, purity or None], …]``."""
+    centre = int(np.argmin(np.abs(alphas)))
+    out = []
+    for j in range(centre + 1, len(alphas)):
+        dh = abs(heights[j] - heights[centre]) / spreads["height"]
+        db = abs(brightness[j] - brightness[centre]) / spreads["brightness"]
+        out.append([float(alphas[j]), None if dh + db == 0 else dh / (dh + db)])
+    return out
+
+
+def decay_table(records: Sequence[Mapping], directions: Sequence[str]) -> dict:
+    """Median purity at each distance for the given ``directions``, per VAE:
+    ``{vae: {direction: [[α, median purity], …]}}``."""
+    out: dict = {}
+    for r in records:
+        if r["direction"] in directions:
+            by_vae = out.setdefault(r["vae"], {}).setdefault(r["direction"], {})
+            for alpha, purity in r["purity_by_distance"]:
+                by_vae.setdefault(alpha, []).append(purity)
+    return {
+        vae: {
+            d: [[a, quartiles(ps)["median"]] for a, ps in sorted(v.items())]
+            for d, v in dirs.items()
+        }
+        for vae, dirs in out.items()
     }
 
 

@@ -40,6 +40,7 @@ from pyro_latent.vae.data import N_PIXELS
 
 __all__ = [
     "ImportanceEstimate",
+    "posterior_check",
     "importance_log_evidence",
     "nuts_chains",
     "standardised_offset",
@@ -191,3 +192,33 @@ def standardised_offset(point, draws) -> dict:
         "max_abs": float(t.abs().max()),
         "rms": float(t.square().mean().sqrt()),
     }
+
+
+def posterior_check(
+    vae, x: torch.Tensor, *, nuts: dict, is_samples: int = 1000, seed: int = 0
+) -> tuple[dict, object]:
+    """The encoder against the true posterior for one image: NUTS from the encoder mean
+    (:func:`nuts_chains` with the options ``nuts``) and importance sampling with the guide
+    (:func:`vae_log_evidence`).
+
+    Returns ``(summary, InferenceData)``; ``summary`` has ``r_hat_max`` and ``ess_bulk_min``
+    (``az.summary`` over the latent dimensions), ``divergences``, ``offset``
+    (:func:`standardised_offset` of the encoder mean), ``importance`` and ``posterior_mean``.
+    """
+    import arviz as az
+
+    x = _one_image(vae, x)
+    with torch.no_grad():
+        mu = vae.encode(x)[0][0]
+    data = nuts_chains(vae_log_joint(vae, x), mu, **nuts, seed=seed)
+    diagnostics = az.summary(data, kind="diagnostics")
+    draws = data.posterior["z"].values.reshape(-1, mu.numel())
+    summary = {
+        "r_hat_max": float(diagnostics["r_hat"].max()),
+        "ess_bulk_min": float(diagnostics["ess_bulk"].min()),
+        "divergences": int(data.sample_stats["diverging"].values.sum()),
+        "offset": standardised_offset(mu, draws),
+        "importance": dict(vae_log_evidence(vae, x, is_samples, seed=seed)),
+        "posterior_mean": draws.mean(0).tolist(),
+    }
+    return summary, data
