@@ -1,0 +1,224 @@
+r"""Train many VAEs at once: in worker processes on this machine, or on a Dask cluster.
+
+The study's VAEs are independent runs, one per ``(configuration, seed)``.  :func:`train_many`
+hands them to **joblib**, which runs them in ``n_jobs`` local worker processes (the ``loky``
+backend) or, given ``cluster="dask://HOST:PORT"``, on a **Dask distributed** scheduler through
+joblib's Dask backend.  No scheduler, queue or protocol of our own.
+
+* **One unit of work** is :func:`train_vae` of one run, with one torch thread, in a private
+  temporary folder.  The worker returns the finished checkpoint's bytes, and the driver writes
+  them under ``runs/`` atomically (:func:`~pyro_latent.vae.training.write_checkpoint`'s
+  temporary-file-and-rename), so workers need no shared filesystem and no checkpoint is ever
+  written by two processes.
+* **Deduplication.** Two requests for the same run are trained once; two requests for one run
+  folder with different configurations or epochs are an error before anything starts.
+* **Reuse and resume.** A run whose checkpoint already has its epochs is not dispatched; a run
+  with an unfinished checkpoint sends it along and resumes from it.
+* **Determinism.** Training depends only on the configuration, the seed, the data and the
+  thread count, and every worker uses one thread, so the checkpoints are bit-identical whatever
+  ``n_jobs`` or the cluster (tested with ``n_jobs=1`` against ``n_jobs=2`` and a local Dask
+  cluster).
+* **Failures** do not lose finished runs: each is written as it arrives, and the error that ends
+  the call names every run that failed.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from joblib import Parallel, delayed, parallel_config
+from tqdm.auto import tqdm
+
+from pyro_latent._checks import check_nonnegative_int, check_positive_int
+from pyro_latent.vae.data import ImageData
+from pyro_latent.vae.model import VAEConfig, get_preset
+from pyro_latent.vae.training import (
+    CHECKPOINT_NAME,
+    checkpoint_path,
+    load_vae,
+    read_checkpoint,
+    train_vae,
+)
+
+__all__ = ["TrainingFailedError", "TrainingRun", "parse_cluster", "train_many"]
+
+
+class TrainingFailedError(RuntimeError):
+    """Some runs failed; the others were written. ``failures`` maps each run to its error."""
+
+    def __init__(self, failures: dict[str, str]):
+        self.failures = failures
+        lines = "\n".join(f"  {name}: {error}" for name, error in failures.items())
+        super().__init__(
+            f"{len(failures)} training run(s) failed (the others were saved):\n{lines}"
+        )
+
+
+@dataclass(frozen=True)
+class TrainingRun:
+    """One VAE to train: a configuration (or preset name), a seed and the total epochs."""
+
+    config: VAEConfig | str
+    seed: int
+    epochs: int
+
+    def resolved(self) -> TrainingRun:
+        config = get_preset(self.config) if isinstance(self.config, str) else self.config
+        if not isinstance(config, VAEConfig):
+            raise ValueError(f"config must be a VAEConfig or a preset name, got {self.config!r}")
+        seed = check_nonnegative_int(self.seed, "seed")
+        return TrainingRun(config, seed, check_positive_int(self.epochs, "epochs"))
+
+    @property
+    def name(self) -> str:
+        return f"{self.config.name}-{self.seed}"
+
+
+def parse_cluster(cluster: str | None) -> str | None:
+    """``dask://HOST:PORT`` (or ``tcp://HOST:PORT``) as the scheduler address Dask expects."""
+    if cluster is None:
+        return None
+    if not isinstance(cluster, str) or "://" not in cluster:
+        raise ValueError(f"cluster must look like dask://HOST:PORT, got {cluster!r}")
+    scheme, rest = cluster.split("://", 1)
+    if scheme not in ("dask", "tcp") or ":" not in rest:
+        raise ValueError(f"cluster must look like dask://HOST:PORT, got {cluster!r}")
+    return f"tcp://{rest}"
+
+
+def _deduplicate(runs: Iterable[TrainingRun]) -> list[TrainingRun]:
+    unique: dict[str, TrainingRun] = {}
+    for run in runs:
+        run = run.resolved()
+        seen = unique.setdefault(run.name, run)
+        if seen != run:
+            raise ValueError(
+                f"two different runs share the folder {run.name}: {seen.config} for "
+                f"{seen.epochs} epochs and {run.config} for {run.epochs}"
+            )
+    return list(unique.values())
+
+
+def _needs_training(run: TrainingRun, runs_dir: Path) -> bytes | None | bool:
+    """``False`` when a finished matching checkpoint exists; otherwise the bytes of an
+    unfinished one to resume from, or ``None``."""
+    path = checkpoint_path(run.config, run.seed, runs_dir)
+    if not path.is_file():
+        return None
+    ckpt = read_checkpoint(path)  # a damaged or foreign checkpoint is an error, never overwritten
+    if ckpt.config != run.config:
+        raise ValueError(f"{path} holds {ckpt.config}, not {run.config}; nothing was overwritten")
+    if ckpt.epoch >= run.epochs:
+        return False
+    return path.read_bytes()
+
+
+def _train_one(run: TrainingRun, images: np.ndarray, resume_from: bytes | None, device: str):
+    """Worker: train one run in a private folder; ``(name, checkpoint bytes or None, error)``."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with tempfile.TemporaryDirectory(prefix="pyro-latent-") as tmp:
+            if resume_from is not None:
+                path = checkpoint_path(run.config, run.seed, tmp)
+                path.parent.mkdir(parents=True)
+                path.write_bytes(resume_from)
+            data = torch.from_numpy(np.array(images, copy=True))
+            vae = train_vae(
+                run.config, data, run.epochs, run.seed, device, tmp, resume=True, progress=False
+            )
+            return run.name, Path(vae.checkpoint_path_).read_bytes(), None
+    except Exception as error:  # reported by the driver with the run's name
+        return run.name, None, f"{type(error).__name__}: {error}"
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _write_atomically(path: Path, content: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(content)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def train_many(
+    runs: Sequence[TrainingRun],
+    data: ImageData | torch.Tensor,
+    runs_dir: str | os.PathLike = "runs",
+    *,
+    n_jobs: int | None = None,
+    cluster: str | None = None,
+    device: str = "cpu",
+    progress: bool = True,
+) -> dict[str, torch.nn.Module]:
+    """Train every run that has no finished checkpoint under ``runs_dir``, in parallel, and
+    return all of them loaded, keyed by ``"<name>-<seed>"``.
+
+    ``n_jobs`` local worker processes (default: the number of cores; ``1`` trains in this
+    process), or the Dask scheduler at ``cluster`` (``dask://HOST:PORT``).  See the module
+    docstring for what is guaranteed.
+    """
+    runs = _deduplicate(runs)
+    address = parse_cluster(cluster)
+    n_jobs = (os.cpu_count() or 1) if n_jobs is None else check_positive_int(n_jobs, "n_jobs")
+    runs_dir = Path(runs_dir)
+    images = data.images if isinstance(data, ImageData) else data
+    if not isinstance(images, torch.Tensor):
+        raise ValueError(f"data must be ImageData or a tensor, got {type(data).__name__}")
+    pending = []
+    for run in runs:
+        state = _needs_training(run, runs_dir)
+        if state is not False:
+            pending.append((run, state))
+    if pending:
+        array = images.detach().cpu().numpy()
+        tasks = (delayed(_train_one)(run, array, resume, device) for run, resume in pending)
+        failures: dict[str, str] = {}
+        by_name = {run.name: run for run, _ in pending}
+        bar = tqdm(total=len(pending), desc="training VAEs", unit="run", disable=not progress)
+        for name, content, error in _dispatch(tasks, n_jobs, address, len(pending)):
+            if error is not None:
+                failures[name] = error
+                tqdm.write(f"  {name}: FAILED ({error})")
+            else:
+                run = by_name[name]
+                _write_atomically(checkpoint_path(run.config, run.seed, runs_dir), content)
+                tqdm.write(f"  {name}: trained, {run.epochs} epochs -> {runs_dir / name}")
+            bar.update()
+        bar.close()
+        if failures:
+            raise TrainingFailedError(failures)
+    return {run.name: load_vae(runs_dir / run.name / CHECKPOINT_NAME) for run in runs}
+
+
+def _dispatch(tasks, n_jobs: int, address: str | None, count: int):
+    """Run ``tasks`` and yield their results as they finish (order may vary)."""
+    if address is not None:
+        try:
+            from dask.distributed import Client
+        except ImportError:
+            raise ImportError(
+                "training on a cluster needs Dask distributed: pip install 'pyro-latent[cluster]'"
+            ) from None
+        with Client(address), parallel_config(backend="dask"):
+            yield from Parallel(return_as="generator_unordered")(tasks)
+        return
+    jobs = min(n_jobs, count)
+    if jobs == 1:
+        for function, args, kwargs in tasks:
+            yield function(*args, **kwargs)
+        return
+    yield from Parallel(n_jobs=jobs, return_as="generator_unordered")(tasks)
