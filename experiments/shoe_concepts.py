@@ -27,7 +27,7 @@ from pyro_latent.plotting.shoes import plot_purity, plot_traversals
 from pyro_latent.study import Context, experiment
 from pyro_latent.vae import SHOE_CLASSES, load_fashion_mnist
 from pyro_latent.vae import posterior as post
-from pyro_latent.vae.profiles import study_vae, training_set
+from pyro_latent.vae.profiles import study_vaes, training_set
 
 PROFILES = {
     "quick": {"seeds": 1, "shoes": 5, "cav_shoes": 500, "nuts_real": 0, "is_samples": 1000,
@@ -64,10 +64,14 @@ def _run(ctx: Context, cfg: dict) -> dict:
     meters = {"height": [float(shoe_height(x)) for x in cav_images],
               "brightness": [float(shoe_brightness(x)) for x in cav_images]}  # fmt: skip
     seeds = [ctx.seed + i for i in range(cfg["seeds"])]
+    opts = {"device": ctx.device, "jobs": ctx.jobs, "cluster": ctx.cluster}
+    vaes = study_vaes(
+        [(n, s) for n in PRESETS for s in seeds], train, profile, ctx.runs_dir, **opts
+    )
     records, diagnostics, skipped, cav_fit, nuts, vectors = [], [], [], {}, {}, {}
     for name in PRESETS:
         for seed in seeds:
-            vae = study_vae(name, seed, train, profile, ctx.runs_dir, ctx.device)
+            vae = vaes[f"{name}-{seed}"]
             encode_mean = _encoder(vae)
             Z = encode_mean(cav_images).double().numpy()
             fits = {k: RegressionCAV().fit(Z, v) for k, v in meters.items()}

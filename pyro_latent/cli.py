@@ -21,6 +21,16 @@ from pyro_latent import report, study
 __all__ = ["build_parser", "main", "run_script"]
 
 
+def _cluster(text: str) -> str:
+    from pyro_latent.vae.parallel import parse_cluster
+
+    try:
+        parse_cluster(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return text
+
+
 def _add_machine_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--device",
@@ -69,6 +79,21 @@ def _add_experiments_dir(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--jobs",
+        type=_positive,
+        default=None,
+        help="train independent VAEs in this many worker processes, one torch thread each "
+        "(default: the number of cores); the checkpoints are identical whatever the number",
+    )
+    parser.add_argument(
+        "--cluster",
+        metavar="dask://HOST:PORT",
+        type=_cluster,
+        default=None,
+        help="send the VAE trainings to this Dask distributed scheduler instead (needs "
+        "`pip install pyro-latent[cluster]`); the checkpoints come back to --runs-dir",
+    )
     parser.add_argument(
         "--quick",
         action="store_true",
@@ -226,6 +251,8 @@ _RUN_OPTIONS = (
     "runs_dir",
     "data_dir",
     "download",
+    "jobs",
+    "cluster",
 )
 
 

@@ -63,6 +63,8 @@ class Context:
     runs_dir: Path = Path("runs")
     data_dir: Path | None = None
     download: bool = False
+    jobs: int | None = None
+    cluster: str | None = None
     written: list[Path] = field(default_factory=list)
     figures: dict[str, str] = field(default_factory=dict)
 
@@ -205,6 +207,8 @@ def run_experiments(
     runs_dir: Path = Path("runs"),
     data_dir: Path | None = None,
     download: bool = False,
+    jobs: int | None = None,
+    cluster: str | None = None,
     directory: Path | None = None,
 ) -> tuple[list[Path], dict[str, float]]:
     """Run the named experiments (all when ``names`` is None).
@@ -227,6 +231,8 @@ def run_experiments(
             runs_dir=Path(runs_dir),
             data_dir=Path(data_dir) if data_dir is not None else None,
             download=download,
+            jobs=jobs,
+            cluster=cluster,
         )
         start = time.perf_counter()
         run_experiment(exp, ctx)

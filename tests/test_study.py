@@ -191,3 +191,10 @@ def test_help_explains_the_commands(command, flags):
     assert out.returncode == 0
     for flag in flags:
         assert flag in out.stdout
+
+
+def test_cli_refuses_a_malformed_cluster_address(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["run", "strip_world", "--cluster", "localhost:8786"])
+    assert info.value.code == 2
+    assert "dask://HOST:PORT" in capsys.readouterr().err

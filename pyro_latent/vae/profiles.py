@@ -14,9 +14,10 @@ from pathlib import Path
 
 from pyro_latent.vae.data import ImageData, load_fashion_mnist
 from pyro_latent.vae.model import VAEConfig, get_preset
+from pyro_latent.vae.parallel import TrainingRun, train_many
 from pyro_latent.vae.training import train_vae
 
-__all__ = ["TRAINING_PROFILES", "study_runs_dir", "study_vae", "training_set"]
+__all__ = ["TRAINING_PROFILES", "study_runs_dir", "study_vae", "study_vaes", "training_set"]
 
 TRAINING_PROFILES = {
     "full": {"epochs": 20, "train_limit": None, "runs_subdir": None},
@@ -62,3 +63,31 @@ def study_vae(
         config, train, epochs, seed, device, study_runs_dir(profile, runs_dir), resume=True,
         progress=progress,
     )  # fmt: skip
+
+
+def study_vaes(
+    runs,
+    train: ImageData,
+    profile: str,
+    runs_dir,
+    device: str = "cpu",
+    *,
+    jobs: int | None = None,
+    cluster: str | None = None,
+    progress: bool = True,
+) -> dict:
+    """Every ``(config or preset name, seed)`` of ``runs`` as a trained VAE, keyed by
+    ``"<name>-<seed>"``: missing ones are trained in parallel by
+    :func:`~pyro_latent.vae.parallel.train_many` (``jobs`` local workers or the Dask scheduler
+    ``cluster``), finished checkpoints are loaded."""
+    epochs = _profile(profile)["epochs"]
+    requested = [TrainingRun(config, seed, epochs) for config, seed in runs]
+    return train_many(
+        requested,
+        train,
+        study_runs_dir(profile, runs_dir),
+        n_jobs=jobs,
+        cluster=cluster,
+        device=device,
+        progress=progress,
+    )
