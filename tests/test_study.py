@@ -67,7 +67,7 @@ def test_report_renders_from_records_alone(tmp_path):
     study.run_experiments(["tiny_b"], figures_dir=figures, results_dir=results, directory=exp_dir)
     path = report.write_report(results, figures, exp_dir / "templates")
     text = path.read_text()
-    assert "## Tiny b" in text and "value 1.50, missing nan, quick=False" in text
+    assert "## Tiny b" in text and "value 1.50, missing nan,\nquick=False" in text
     # the provenance line names the experiment and the plotting function, below the figure
     figure_at = text.index("![tiny](tiny_b.png)")
     caption = (

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import pytest
 import torch
@@ -15,7 +13,6 @@ from pyro_latent.translate.exact import (
     transfer_concept,
 )
 from pyro_latent.translate.identifiers import (
-    LEARNERS,
     TorchMLPClassifier,
     evaluate_identifier,
     fit_from_counts,
@@ -165,75 +162,3 @@ def test_bad_arguments():
             learning_curve(m1, m2, 1, ["blue_velocity"], sizes, [0])
     with pytest.raises(ValueError, match="seeds must be"):
         learning_curve(m1, m2, 1, ["blue_velocity"], [10], [])
-
-
-# ----------------------------------------------------------------------------- report wording
-def _experiment():
-    from pyro_latent import study
-
-    study.discover()  # imports every experiment script under the runner's module names
-    return sys.modules["pyro_latent_experiments.toy_transfer"]
-
-
-def _edit_record(**changes):
-    record = {
-        "edits": 10,
-        "unchanged": 5,
-        "impossible": 2,
-        "one_sided": 0,
-        "disagreements": 0,
-        "same_latent": 10,
-        "unique_match": 10,
-        "hidden_red_ambiguous": 0,
-        "agree": True,
-    }
-    return record | changes
-
-
-def test_edit_paragraph_follows_the_counts():
-    paragraph = _experiment()._edit_paragraph
-    rejected, agree, unique = paragraph({"eps=0.0,steps=3,blue_velocity": _edit_record()})
-    assert rejected.startswith("both models reject exactly the same")
-    assert agree == "All edits agree."
-    assert unique.startswith("Every edit's search is unique")
-    rejected, agree, unique = paragraph(
-        {
-            "eps=0.0,steps=3,blue_velocity": _edit_record(
-                one_sided=3, agree=False, unique_match=6, hidden_red_ambiguous=2
-            )
-        }
-    )
-    assert "disagree on which edits are possible in 3 pairs" in rejected
-    assert "Some edits disagree" in agree
-    assert "not unique for 4 edits (k = 3); in 2 of them" in unique
-    assert "another cause" in unique
-
-
-def test_abstraction_verdict_follows_the_numbers():
-    module = _experiment()
-    names = ["blue_velocity", "cell_3"]
-
-    def tables(v12, v21, c12, c21):
-        table = {
-            "1→2": {("blue_velocity", lr): v12 for lr in LEARNERS}
-            | {("cell_3", lr): c12 for lr in LEARNERS},
-            "2→1": {("blue_velocity", lr): v21 for lr in LEARNERS}
-            | {("cell_3", lr): c21 for lr in LEARNERS},
-        }
-        by_seed = {d: {k: [v, v] for k, v in t.items()} for d, t in table.items()}
-        return {"mean": table, "every": table, "by_seed": by_seed}
-
-    sizes = [10, 100, 1000, 10000]
-    flat = module._abstraction_paragraph(tables(100, 100, 100, 100), names, 10000, sizes, 5)
-    assert "Neither half holds" in flat
-    assert "no learner finds object-level concepts cheaper" in flat
-    both = module._abstraction_paragraph(tables(10000, 10, 10, 10000), names, 10000, sizes, 5)
-    assert "Both halves hold for every learner under both rules" in both
-    assert "≤ one grid step" not in both
-    fine = [10, 22, 46, 100, 215, 464, 1000, 2154, 4642, 10000]  # step 2.15×
-    one = module._abstraction_paragraph(tables(1000, 100, 100, 100), names, 10000, fine, 5)
-    assert "measured effect is one-sided: object-level" in one
-    assert "The object half holds for 3 of 3 learners" in one
-    assert "The cell half holds for 0 of 3" in one
-    small = module._abstraction_paragraph(tables(215, 100, 100, 100), names, 10000, fine, 5)
-    assert "≤ one grid step" in small and "evidence is mixed" in small

@@ -249,3 +249,51 @@ def save_velocity_identifier(path: Path, world, exact_invertible, exact_single) 
     fig.colorbar(image, ax=ax2, fraction=0.05, label="P(right)")
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def save_noisy_distance(
+    path: Path,
+    curves: list[dict],
+    threshold: float,
+    noise_free: dict | None = None,
+    n_cells: int = 10,
+) -> Path:
+    """Rao–Blackwellised distance from the identity against the window length, one line per ε,
+    with ±1 standard-error bars; linear (left) and logarithmic (right) distance axes.
+
+    ``curves``: ``[{"eps", "windows", "distance", "standard_error"}]``; ``noise_free``: the exact
+    ``{T: distance}`` at ε = 0, drawn in black; ``threshold``: a dotted horizontal line."""
+    fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.9))
+    for ax, log in zip(axes, (False, True), strict=True):
+        if noise_free:
+            Ts = sorted(int(t) for t in noise_free)
+            values = np.array([noise_free[t] for t in Ts], float)
+            keep = values > 0 if log else np.ones_like(values, bool)
+            ax.plot(np.array(Ts)[keep], values[keep], "k.-", lw=1, label="ε = 0 (exact)")
+        for curve in curves:
+            Ts = np.asarray(curve["windows"])
+            d = np.asarray(curve["distance"], float)
+            se = np.asarray(curve["standard_error"], float)
+            keep = d > 0 if log else np.ones_like(d, bool)
+            ax.errorbar(
+                Ts[keep],
+                d[keep],
+                yerr=se[keep],
+                fmt="o-",
+                ms=3,
+                capsize=2,
+                label=f"ε = {curve['eps']}",
+            )
+        ax.axhline(threshold, color="0.4", ls=":", lw=1, label=f"distance {threshold:g}")
+        ax.set_xlabel("window T")
+        ax.grid(alpha=0.3, which="both")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if log:
+            ax.set_yscale("log")
+            ax.set_title("log scale (points at 0 omitted)", fontsize=10)
+        else:
+            ax.set_ylabel("1 − mean diag p(l₂ | l₁)  (± 1 s.e.)")
+            ax.set_title(f"n = {n_cells}, Rao–Blackwellised, model 1 → model 2", fontsize=10)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return save_figure(fig, path)

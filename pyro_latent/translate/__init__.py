@@ -7,7 +7,9 @@ r"""Moving a concept from one model's latent space to another's by posterior inf
 * :mod:`~pyro_latent.translate.sampled`: Monte-Carlo and Rao–Blackwellised estimates of the same
   matrix, with standard errors, for windows too long to enumerate;
 * :mod:`~pyro_latent.translate.identifiers`: identifiers learned from sampled pairs, scored
-  against the exact answer.
+  against the exact answer;
+* :mod:`~pyro_latent.translate.summaries`: the numbers a report quotes (closed forms, census,
+  curves, verdicts with their thresholds), as plain data.
 """
 
 from pyro_latent.translate.exact import (
@@ -45,6 +47,12 @@ from pyro_latent.translate.sampled import (
     rao_blackwell_translation,
     total_variation,
 )
+from pyro_latent.translate.summaries import (
+    abstraction_verdict,
+    edit_summary,
+    rao_blackwell_check,
+    window_needed,
+)
 
 __all__ = [
     "Estimate",
@@ -54,8 +62,10 @@ __all__ = [
     "TorchMLPClassifier",
     "TransferData",
     "TransferredIdentifier",
+    "abstraction_verdict",
     "concept_values",
     "distance_from_identity",
+    "edit_summary",
     "evaluate_identifier",
     "expected_tv",
     "invertible_formula",
@@ -66,6 +76,7 @@ __all__ = [
     "make_learner",
     "monte_carlo_translation",
     "noise_free_windows",
+    "rao_blackwell_check",
     "rao_blackwell_translation",
     "samples_to_accuracy",
     "samples_to_accuracy_by_seed",
@@ -75,5 +86,6 @@ __all__ = [
     "translation_matrix",
     "transfer_data",
     "window_log_likelihood",
+    "window_needed",
     "window_states",
 ]
