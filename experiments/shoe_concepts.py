@@ -10,6 +10,8 @@ The prose is ``experiments/templates/shoe_concepts.md``.
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from pyro_latent import cli
@@ -33,7 +35,7 @@ PROFILES = {
     "quick": {"seeds": 1, "shoes": 5, "cav_shoes": 500, "nuts_real": 0, "is_samples": 1000,
               "nuts": {"num_samples": 25, "warmup_steps": 25, "num_chains": 4}},
     "full": {"seeds": 3, "shoes": 50, "cav_shoes": 3000, "nuts_real": 1, "is_samples": 1000,
-             "nuts": {"num_samples": 150, "warmup_steps": 150, "num_chains": 4}},
+             "nuts": {"num_samples": 120, "warmup_steps": 120, "num_chains": 4}},
 }  # fmt: skip
 PRESETS = ("small", "large")
 ALPHAS = [-3.0, -2.25, -1.5, -0.75, 0.0, 0.75, 1.5, 2.25, 3.0]
@@ -157,7 +159,8 @@ def _posterior_checks(ctx, name, vae, encode_mean, image, shoes, cfg) -> dict:
     images |= {f"real {i}": shoes.images[1 + i] for i in range(cfg["nuts_real"])}
     out = {}
     for label, x in images.items():
-        opts = {"nuts": cfg["nuts"], "is_samples": cfg["is_samples"], "seed": ctx.seed}
+        opts = {"nuts": cfg["nuts"], "is_samples": cfg["is_samples"], "seed": ctx.seed,
+                "n_jobs": ctx.jobs or os.cpu_count() or 1}  # fmt: skip
         out[label], data = post.posterior_check(vae, x, **opts)
         if label == "whitened":
             data.to_netcdf(ctx.artifact(f"shoe_posterior_{name}.nc"))

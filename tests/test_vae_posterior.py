@@ -103,3 +103,12 @@ def test_vae_log_evidence_runs_on_an_untrained_vae():
     torch.testing.assert_close(batched[0], prior - bce, rtol=1e-4, atol=1e-3)
     with pytest.raises(ValueError, match="a batch of 2"):
         vae_log_evidence(vae, torch.rand(2, 784), 10)
+
+
+@pytest.mark.slow
+def test_nuts_chains_are_the_same_in_worker_processes(linear_gaussian):
+    log_joint = linear_gaussian[0]
+    opts = {"num_samples": 30, "warmup_steps": 30, "num_chains": 2, "seed": 3}
+    here = nuts_chains(log_joint, torch.zeros(2, dtype=torch.float64), **opts)
+    there = nuts_chains(log_joint, torch.zeros(2, dtype=torch.float64), **opts, n_jobs=2)
+    assert (here.posterior["z"].values == there.posterior["z"].values).all()

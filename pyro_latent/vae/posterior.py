@@ -120,42 +120,17 @@ def vae_log_evidence(vae, x: torch.Tensor, num_samples: int = 1000, *, seed: int
     return importance_log_evidence(vae_log_joint(vae, x), proposal, num_samples, seed=seed)
 
 
-def nuts_chains(
-    log_joint: Callable[[torch.Tensor], torch.Tensor],
-    initial: torch.Tensor,
-    *,
-    num_samples: int = 200,
-    warmup_steps: int = 200,
-    num_chains: int = 4,
-    spread: float = 1.0,
-    seed: int = 0,
-):
-    """Posterior draws of ``z`` by NUTS from the potential ``-log_joint(z)``, as ArviZ
-    ``InferenceData`` with variable ``z`` of dims ``(chain, draw, latent)``.
+def _one_chain(log_joint, start, num_samples, warmup_steps, seed, threads):
+    """One NUTS chain from ``start``; ``(draws [N, D], diverging [N])``.  Seeds itself, so a
+    chain gives the same draws in this process or in a worker."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        pyro.set_rng_seed(seed)
 
-    Chain ``c`` starts at ``initial + spread · ε_c``, ``ε_c ~ N(0, I)``, so that R-hat can see
-    chains that do not mix.  Chains run one after another in this process, each seeded from
-    ``seed``, so the result does not depend on the machine's cores.
-    """
-    import arviz as az
+        def potential(params):
+            return -log_joint(params["z"])
 
-    num_samples = check_positive_int(num_samples, "num_samples")
-    warmup_steps = check_nonnegative_int(warmup_steps, "warmup_steps")
-    num_chains = check_positive_int(num_chains, "num_chains")
-    seed = check_nonnegative_int(seed, "seed")
-    initial = torch.as_tensor(initial)
-    if initial.dim() != 1 or not bool(torch.isfinite(initial).all()):
-        raise ValueError(f"initial must be one finite latent [D], got shape {tuple(initial.shape)}")
-    if not (isinstance(spread, int | float) and spread >= 0 and math.isfinite(spread)):
-        raise ValueError(f"spread must be a non-negative number, got {spread!r}")
-
-    def potential(params):
-        return -log_joint(params["z"])
-
-    draws, divergences = [], []
-    for chain in range(num_chains):
-        pyro.set_rng_seed(seed * 1000 + chain)
-        start = initial + spread * torch.randn_like(initial)
         kernel = NUTS(potential_fn=potential, adapt_step_size=True, adapt_mass_matrix=True)
         mcmc = MCMC(
             kernel,
@@ -165,13 +140,59 @@ def nuts_chains(
             disable_progbar=True,
         )
         mcmc.run()
-        draws.append(mcmc.get_samples()["z"].detach().double().numpy())
         diverging = np.zeros(num_samples, dtype=bool)
         diverging[mcmc.diagnostics()["divergences"]["chain 0"]] = True
-        divergences.append(diverging)
+        return mcmc.get_samples()["z"].detach().double().numpy(), diverging
+    finally:
+        torch.set_num_threads(before)
+
+
+def nuts_chains(
+    log_joint: Callable[[torch.Tensor], torch.Tensor],
+    initial: torch.Tensor,
+    *,
+    num_samples: int = 200,
+    warmup_steps: int = 200,
+    num_chains: int = 4,
+    spread: float = 1.0,
+    seed: int = 0,
+    n_jobs: int = 1,
+):
+    """Posterior draws of ``z`` by NUTS from the potential ``-log_joint(z)``, as ArviZ
+    ``InferenceData`` with variable ``z`` of dims ``(chain, draw, latent)``.
+
+    Chain ``c`` starts at ``initial + spread · ε_c``, ``ε_c ~ N(0, I)`` (drawn from ``seed``), so
+    that R-hat can see chains that do not mix, and is seeded with ``1000 · seed + c``.  With
+    ``n_jobs > 1`` the chains run in joblib worker processes with one torch thread each; the
+    draws are the same as in one process (each chain carries its own seed and thread count).
+    """
+    import arviz as az
+    from joblib import Parallel, delayed
+
+    num_samples = check_positive_int(num_samples, "num_samples")
+    warmup_steps = check_nonnegative_int(warmup_steps, "warmup_steps")
+    num_chains = check_positive_int(num_chains, "num_chains")
+    seed = check_nonnegative_int(seed, "seed")
+    n_jobs = check_positive_int(n_jobs, "n_jobs")
+    initial = torch.as_tensor(initial)
+    if initial.dim() != 1 or not bool(torch.isfinite(initial).all()):
+        raise ValueError(f"initial must be one finite latent [D], got shape {tuple(initial.shape)}")
+    if not (isinstance(spread, int | float) and spread >= 0 and math.isfinite(spread)):
+        raise ValueError(f"spread must be a non-negative number, got {spread!r}")
+    noise = torch.randn(
+        num_chains, initial.numel(), generator=torch.Generator().manual_seed(seed)
+    ).to(initial.dtype)
+    tasks = [
+        (log_joint, initial + spread * noise[c], num_samples, warmup_steps, seed * 1000 + c, 1)
+        for c in range(num_chains)
+    ]
+    if n_jobs == 1:
+        chains = [_one_chain(*task) for task in tasks]
+    else:
+        chains = Parallel(n_jobs=min(n_jobs, num_chains))(delayed(_one_chain)(*t) for t in tasks)
     return az.from_dict(
-        posterior={"z": np.stack(draws)},
-        sample_stats={"diverging": np.stack(divergences)},
+        posterior={"z": np.stack([draws for draws, _ in chains])},
+        sample_stats={"diverging": np.stack([diverging for _, diverging in chains])},
         dims={"z": ["latent"]},
         attrs={"sampler": "pyro NUTS", "warmup_steps": warmup_steps},
     )
@@ -195,7 +216,7 @@ def standardised_offset(point, draws) -> dict:
 
 
 def posterior_check(
-    vae, x: torch.Tensor, *, nuts: dict, is_samples: int = 1000, seed: int = 0
+    vae, x: torch.Tensor, *, nuts: dict, is_samples: int = 1000, seed: int = 0, n_jobs: int = 1
 ) -> tuple[dict, object]:
     """The encoder against the true posterior for one image: NUTS from the encoder mean
     (:func:`nuts_chains` with the options ``nuts``) and importance sampling with the guide
@@ -210,7 +231,7 @@ def posterior_check(
     x = _one_image(vae, x)
     with torch.no_grad():
         mu = vae.encode(x)[0][0]
-    data = nuts_chains(vae_log_joint(vae, x), mu, **nuts, seed=seed)
+    data = nuts_chains(vae_log_joint(vae, x), mu, **nuts, seed=seed, n_jobs=n_jobs)
     diagnostics = az.summary(data, kind="diagnostics")
     draws = data.posterior["z"].values.reshape(-1, mu.numel())
     summary = {
