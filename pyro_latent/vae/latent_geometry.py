@@ -22,6 +22,9 @@ For test encodings ``μ_1..μ_N`` (posterior means, one row per image) with labe
   ``x̄_b`` and ``d_(1) / d_(2) ≥`` :data:`BLEND_RATIO` (about as near to one as to the other:
   the post's "half T-shirt, half trouser" images).
 
+:func:`measure` gathers one VAE's numbers (:func:`pyro_latent.vae.metrics.summarize`, and
+:func:`shoe_region` for a 2-D space); :func:`two_d_summary` gathers the 2-D spaces' verdicts.
+
 The verdict functions return ``{"verdict": "agrees" | "disagrees" | "cannot be tested", ...}``
 with the number and the threshold behind it; ``"agrees"`` means every space measured agrees, and
 ``"partly"`` flags a disagreement in which some spaces do agree.
@@ -37,6 +40,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_score
 
 from pyro_latent._checks import check_image_tensor, check_int, check_positive_int, check_probability
+from pyro_latent.vae import metrics
 from pyro_latent.vae.data import SHOE_CLASSES
 
 __all__ = [
@@ -48,12 +52,14 @@ __all__ = [
     "class_path",
     "compass",
     "find_blends",
+    "measure",
     "nearest_class_means",
     "segment",
     "shoe_placement",
     "shoe_region",
     "shoe_region_verdict",
     "summarize_path",
+    "two_d_summary",
 ]
 
 BLEND_RATIO = 0.9
@@ -347,4 +353,42 @@ def blend_verdict(paths: Sequence[Mapping]) -> dict:
         "value": len(with_blends),
         "expected": len(paths),
         "with_blends": with_blends,
+    }
+
+
+def measure(vae, images: torch.Tensor, labels: torch.Tensor, *, seed: int = 0) -> dict:
+    """Every number of one trained VAE on the test ``images``:
+    :func:`pyro_latent.vae.metrics.summarize`, plus ``shoes`` (:func:`shoe_region` of the
+    posterior means) when the latent space is 2-D."""
+    out = metrics.summarize(vae, images, seed=seed)
+    if len(out["activity"]) == 2:
+        out["shoes"] = shoe_region(metrics.encode_dataset(vae, images).loc, labels)
+    return out
+
+
+def two_d_summary(runs: Mapping[str, Sequence[Mapping]], paths: Sequence[Mapping] = ()) -> dict:
+    """The 2-D spaces' verdicts: shoe region, its place, blends on class-to-class paths.
+
+    ``runs``: for each 2-D preset, the :func:`measure` dicts of its seeds (each with ``seed`` and
+    ``shoes``); ``paths``: :func:`summarize_path` dicts, each with ``preset`` (and ``seed``).
+    Returns ``presets`` and ``seeds`` (those of the first preset), ``shoe_region``
+    (:func:`shoe_region_verdict` over every space), ``placement`` (:func:`shoe_placement`),
+    ``paths`` as given and ``blends`` (:func:`blend_verdict` of them).
+    """
+    if not runs or any(not rs for rs in runs.values()):
+        raise ValueError("two_d_summary needs at least one run for every 2-D preset")
+    spaces = [
+        {"preset": name, "seed": r["seed"], "accuracy": r["shoes"]["linear_separability"]}
+        for name, rs in runs.items()
+        for r in rs
+    ]
+    wheres = {name: [(r["seed"], r["shoes"]["where"]) for r in rs] for name, rs in runs.items()}
+    paths = list(paths)
+    return {
+        "presets": list(runs),
+        "seeds": [int(r["seed"]) for r in next(iter(runs.values()))],
+        "shoe_region": shoe_region_verdict(spaces),
+        "placement": shoe_placement(wheres),
+        "paths": paths,
+        "blends": blend_verdict(paths),
     }

@@ -24,7 +24,9 @@ For test images ``x_1..x_N`` with posteriors ``q(z | x_n) = N(μ_n, diag σ_n²)
   dimension's aggregate variance is posterior noise.
 
 Below these, summaries over several runs (:func:`mean_sd`, :func:`kl_split`,
-:func:`correlation_ratios`) and the verdicts a report states about them.  A verdict is a dict
+:func:`correlation_ratios`), the verdicts a report states about them, and the tables that gather
+runs of several presets (:func:`activity_summary`, :func:`latent_size_summary`,
+:func:`correlation_summary`).  A verdict is a dict
 ``{"verdict": "agrees" | "disagrees" | "cannot be tested", "value": …, "threshold" or
 "expected": …}``: the number measured and the bound or claim it is compared with, so that the
 report's sentence is chosen by data rather than by prose code.  ``"agrees"`` means every run
@@ -150,13 +152,15 @@ def summarize(vae: VAE, images: torch.Tensor, *, seed: int = 0, num_particles: i
     """Every number above for one VAE on ``images`` (plain types, JSON-ready)."""
     enc = encode_dataset(vae, images)
     act = activity(enc)
+    kl = kl_per_dim(enc)
     corr = correlations(enc, seed=seed)
     return {
         "test_elbo": evaluate_elbo(vae, images, seed=seed, num_particles=num_particles),
         "activity": act.tolist(),
-        "kl_per_dim": kl_per_dim(enc).tolist(),
+        "kl_per_dim": kl.tolist(),
         "active_units": int((act > ACTIVE_THRESHOLD).sum()),
-        "kl_total": float(kl_per_dim(enc).sum()),
+        "kl_total": float(kl.sum()),
+        "kl_split": kl_split(kl, act > ACTIVE_THRESHOLD),
         **{k: v for k, v in corr.items() if not k.endswith("_corr")},
     }
 
@@ -271,17 +275,20 @@ def latent_size_effect(
     """Does growing the latent size from ``base`` to ``larger`` leave the number of active
     units about the same ("little effect")?
 
-    ``value``: the change in the mean count over seeds; agrees when ``|value| ≤ tolerance``.
+    ``value``: the change in the mean count over seeds, ``mean(n_larger) - mean(n_base)``;
+    agrees when ``|value| ≤ tolerance``.  ``base`` and ``larger`` are returned with it.
     """
     base = check_positive_int(base, "base")
     larger = check_positive_int(larger, "larger")
+    sizes = {"base": base, "larger": larger}
     if not counts.get(base) or not counts.get(larger):
-        return {"verdict": "cannot be tested", "value": None, "threshold": tolerance}
+        return {"verdict": "cannot be tested", "value": None, "threshold": tolerance, **sizes}
     change = float(np.mean(counts[larger]) - np.mean(counts[base]))
     return {
         "verdict": "agrees" if abs(change) <= tolerance else "disagrees",
         "value": change,
         "threshold": tolerance,
+        **sizes,
     }
 
 
@@ -365,3 +372,128 @@ def decorrelation_verdict(
         else "disagrees"
     )
     return {"verdict": verdict, "value": all_ratio, "threshold": holds_below, "gap": gap}
+
+
+# --- tables over presets: runs of each preset in, the report's numbers and verdicts out ---------
+
+CORRELATION_KEYS = {
+    "means_all": "mean_abs_offdiag_means",
+    "samples_all": "mean_abs_offdiag_samples",
+    "means_active": "mean_abs_offdiag_means_active",
+    "samples_active": "mean_abs_offdiag_samples_active",
+}
+"""The columns of :func:`correlation_summary` and the :func:`summarize` keys they average."""
+
+
+def _counts(runs: Sequence[Mapping]) -> list[int]:
+    return [check_nonnegative_int(r["active_units"], "active_units") for r in runs]
+
+
+def _check_runs(runs: Mapping[str, Sequence[Mapping]]) -> None:
+    empty = [name for name, rs in runs.items() if not rs]
+    if not runs or empty:
+        raise ValueError(f"every preset needs at least one run; none for {empty or 'any preset'}")
+
+
+def activity_summary(
+    runs: Mapping[str, Sequence[Mapping]],
+    post: Mapping[str, tuple[int, int]],
+    *,
+    smaller: str = "small",
+    larger: str = "large",
+) -> dict:
+    """Active units per preset against a claim, and the two checks the post's counts imply.
+
+    ``runs``: for each preset, the :func:`summarize` dicts of its seeds (each with ``seed``);
+    ``post``: the claimed range ``(lo, hi)`` of active units for the presets the claim covers.
+
+    Returns ``presets``, one row per preset: ``seeds``, ``latent_dim`` (``D``), ``test_elbo``
+    (:func:`mean_sd`), ``active_units`` (``#{d : A_d > 0.01}`` per seed) and ``post``
+    (:func:`count_verdict` against ``post.get(preset)``: cannot be tested for a preset the claim
+    does not cover); ``larger_uses_more`` (:func:`larger_uses_more` of ``smaller`` against
+    ``larger``); ``kl_split`` (:func:`kl_split_verdict` pooled over the runs of the presets in
+    ``post``).
+    """
+    _check_runs(runs)
+    missing = [name for name in (smaller, larger, *post) if name not in runs]
+    if missing:
+        raise ValueError(f"no runs for the preset(s) {missing}")
+    rows = [
+        {
+            "preset": name,
+            "seeds": [int(r["seed"]) for r in rs],
+            "latent_dim": len(rs[0]["activity"]),
+            "test_elbo": mean_sd([r["test_elbo"] for r in rs]),
+            "active_units": _counts(rs),
+            "post": count_verdict(_counts(rs), post.get(name)),
+        }
+        for name, rs in runs.items()
+    ]
+    splits = [
+        kl_split(r["kl_per_dim"], activity_mask(r["activity"])) for name in post for r in runs[name]
+    ]
+    return {
+        "presets": rows,
+        "larger_uses_more": larger_uses_more(_counts(runs[smaller]), _counts(runs[larger])),
+        "kl_split": kl_split_verdict(splits),
+    }
+
+
+def latent_size_summary(
+    sweep: Mapping[int, Sequence[Mapping]], *, base: int = 20, larger: int = 40
+) -> dict:
+    """One architecture at several latent sizes ``D``: does ``D`` change how many are used?
+
+    ``sweep``: for each latent size, the :func:`summarize` dicts of its seeds.  Returns ``sizes``
+    (per ``D`` in increasing order: ``seeds`` (how many), ``active_units`` per seed, ``test_elbo``
+    :func:`mean_sd`), ``effect`` (:func:`latent_size_effect` from ``base`` to ``larger``) and
+    ``smallest``: the smallest ``D``, its counts and :func:`near_cap` (the count is then bounded
+    by ``D`` rather than chosen by the model).
+    """
+    _check_runs(sweep)
+    sizes = sorted(check_positive_int(k, "every latent size") for k in sweep)
+    counts = {k: _counts(sweep[k]) for k in sizes}
+    smallest = sizes[0]
+    return {
+        "sizes": [
+            {
+                "latent_dim": k,
+                "seeds": len(sweep[k]),
+                "active_units": counts[k],
+                "test_elbo": mean_sd([r["test_elbo"] for r in sweep[k]]),
+            }
+            for k in sizes
+        ],
+        "effect": latent_size_effect(counts, base=base, larger=larger),
+        "smallest": {
+            "latent_dim": smallest,
+            "active_units": counts[smallest],
+            "near_cap": near_cap(counts[smallest], smallest),
+        },
+    }
+
+
+def correlation_summary(runs: Mapping[str, Sequence[Mapping]], two_d: Sequence[str] = ()) -> dict:
+    """Mean against sample correlations per preset, and Locatello et al.'s observation.
+
+    ``runs``: for each preset, the :func:`summarize` dicts of its seeds; ``two_d``: the presets
+    with a 2-D latent space, kept out of the ratios over many dimensions.  Returns ``presets``
+    (per preset: ``seeds`` and the :func:`mean_sd` over seeds of each :data:`CORRELATION_KEYS`
+    column), ``ratios`` (:func:`correlation_ratios` of the other presets' runs, with the 2-D
+    runs apart) and ``observation`` (:func:`decorrelation_verdict` of those ratios).
+    """
+    _check_runs(runs)
+    unknown = [name for name in two_d if name not in runs]
+    if unknown:
+        raise ValueError(f"two_d names presets without runs: {unknown}")
+    many = [r for name, rs in runs.items() if name not in two_d for r in rs]
+    ratios = correlation_ratios(many, [r for name in two_d for r in runs[name]])
+    return {
+        "presets": [
+            {"preset": name, "seeds": len(rs)}
+            | {col: mean_sd([r[key] for r in rs]) for col, key in CORRELATION_KEYS.items()}
+            for name, rs in runs.items()
+        ],
+        "ratios": ratios,
+        "observation": decorrelation_verdict(ratios),
+    }
