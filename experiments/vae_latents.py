@@ -19,15 +19,18 @@ import torch
 from pyro_latent import cli
 from pyro_latent.plotting import vae as vplot
 from pyro_latent.study import Context, experiment
-from pyro_latent.vae import get_preset, load_fashion_mnist, train_vae
+from pyro_latent.vae import get_preset, load_fashion_mnist
 from pyro_latent.vae import latent_geometry as geo
 from pyro_latent.vae import metrics as m
+from pyro_latent.vae.profiles import TRAINING_PROFILES, study_vaes, training_set
 
 PROFILES = {
-    "full": {"epochs": 20, "train_limit": None, "n_seeds": 3, "sweep_seeds": 3, "two_d_seeds": 3},
-    "quick": {"epochs": 3, "train_limit": 10_000, "n_seeds": 3, "sweep_seeds": 1, "two_d_seeds": 1},
+    # epochs and training images: pyro_latent.vae.profiles.TRAINING_PROFILES (20 / all, 3 / 10 000)
+    "full": {"n_seeds": 3, "sweep_seeds": 3, "two_d_seeds": 3},
+    "quick": {"n_seeds": 3, "sweep_seeds": 1, "two_d_seeds": 1},
 }
 PRESETS_20D, PRESETS_2D = ("small", "large"), ("vae2d-a", "vae2d-b")
+PRESETS = PRESETS_20D + PRESETS_2D
 SWEEP = {"preset": "small", "base": 20, "others": (10, 40)}  # latent sizes of the sweep
 POST_ACTIVE = {"small": (5, 6), "large": (9, 10)}  # "usually only 5 (sometimes 6)", "10 (9)"
 PATH = (0, 1)  # the decoded path: from the T-shirt/top centroid to the trouser centroid
@@ -46,28 +49,29 @@ def run(ctx: Context) -> dict:
 
 
 def _run(ctx: Context, profile: dict) -> dict:
-    train = load_fashion_mnist(ctx.data_dir, train=True, download=ctx.download)
-    train = train.subset(profile["train_limit"])
+    name_of = "quick" if ctx.quick else "full"
+    train = training_set(name_of, ctx.data_dir, ctx.download)
     test = load_fashion_mnist(ctx.data_dir, train=False, download=ctx.download)
     seeds = [ctx.seed + i for i in range(profile["n_seeds"])]
-    runs_dir = ctx.runs_dir / "quick" if ctx.quick else ctx.runs_dir
-
-    def fit(config, seed: int):
-        return train_vae(config, train, profile["epochs"], seed, ctx.device, runs_dir, resume=True)
+    wanted = {n: seeds[: profile["two_d_seeds" if n in PRESETS_2D else "n_seeds"]] for n in PRESETS}
+    sizes = [get_preset(SWEEP["preset"]).with_latent_dim(k) for k in SWEEP["others"]]
+    requests = [(n, s) for n, ss in wanted.items() for s in ss]
+    requests += [(c, s) for c in sizes for s in seeds[: profile["sweep_seeds"]]]
+    opts = {"device": ctx.device, "jobs": ctx.jobs, "cluster": ctx.cluster}
+    vaes = study_vaes(requests, train, name_of, ctx.runs_dir, **opts)  # in parallel
 
     runs, shown = {}, {}  # per preset, the measurements of each seed; the VAEs of seed ctx.seed
-    for name in PRESETS_20D + PRESETS_2D:
+    for name, name_seeds in wanted.items():
         runs[name] = []
-        for seed in seeds[: profile["two_d_seeds" if name in PRESETS_2D else "n_seeds"]]:
-            vae = fit(get_preset(name), seed)
+        for seed in name_seeds:
+            vae = vaes[f"{name}-{seed}"]
             r = geo.measure(vae, test.images, test.labels, seed=seed)
             runs[name].append({"seed": seed, **r, "train_elbo": vae.history_})
             shown.setdefault(name, vae)
     sweep = {SWEEP["base"]: runs[SWEEP["preset"]]}
-    for latent in SWEEP["others"]:
-        config = get_preset(SWEEP["preset"]).with_latent_dim(latent)
-        sweep[latent] = [
-            {"seed": s, **m.summarize(fit(config, s), test.images, seed=s)}
+    for config in sizes:
+        sweep[config.latent_dim] = [
+            {"seed": s, **m.summarize(vaes[f"{config.name}-{s}"], test.images, seed=s)}
             for s in seeds[: profile["sweep_seeds"]]
         ]
     encodings = {n: m.encode_dataset(vae, test.images) for n, vae in shown.items()}
@@ -79,6 +83,8 @@ def _run(ctx: Context, profile: dict) -> dict:
     return {
         "profile": {
             **profile,
+            "epochs": TRAINING_PROFILES[name_of]["epochs"],
+            "train_limit": TRAINING_PROFILES[name_of]["train_limit"],
             "n_train": len(train),
             "n_test": len(test),
             "seeds": seeds,
