@@ -119,6 +119,7 @@ def _run(ctx: Context, cfg: dict) -> dict:
         "gram_schmidt": tr.gram_schmidt_summary(diagnostics, table),
         "jacobian_decay": tr.decay_table(records, ("jacobian", "jacobian path")),
         "commenter": tr.commenter_summary(diagnostics),
+        "purest": tr.purest_direction(table),
         "posterior": nuts, "post_shoe_vectors": vectors,
     }  # fmt: skip
 

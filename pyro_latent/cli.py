@@ -129,7 +129,7 @@ def _add_train_parser(sub) -> None:
     p = sub.add_parser(
         "train",
         help="train a VAE preset with SVI, checkpointing every epoch",
-        description="Train a FashionMNIST VAE preset with Pyro SVI (Trace_ELBO, Adam). A "
+        description="Train a FashionMNIST VAE preset with Pyro (TraceMeanField_ELBO, one Adam). A "
         "checkpoint is written atomically after every epoch to RUNS_DIR/<preset>-<seed>/"
         "checkpoint.pt; --resume continues an interrupted run from it, or reuses it when it is "
         "complete. Presets: small, large, vae2d-a, vae2d-b, and <preset>-z<D> for a latent size "
@@ -274,6 +274,11 @@ def main(argv: list[str] | None = None) -> int:
     except study.UnknownExperimentError as err:
         print(f"pyro-latent: {err}", file=sys.stderr)
         return 2
+    except Exception as err:
+        if not _is_user_problem(err):
+            raise
+        print(f"pyro-latent {args.command}: {err}", file=sys.stderr)
+        return 2
     if len(seconds) > 1:
         print("cost of each experiment:")
         for name, s in seconds.items():
@@ -285,6 +290,16 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.results_dir}/"
     )
     return _report(args.figures_dir, args.results_dir, args.experiments_dir)
+
+
+def _is_user_problem(err: Exception) -> bool:
+    """Missing data, a checkpoint that cannot be used, or failed training runs: said in one
+    message, without a traceback (the library modules are imported only when this happens)."""
+    from pyro_latent.vae.data import DataNotFoundError
+    from pyro_latent.vae.parallel import TrainingFailedError
+    from pyro_latent.vae.training import CheckpointError
+
+    return isinstance(err, DataNotFoundError | CheckpointError | TrainingFailedError)
 
 
 def run_script(name: str, argv: list[str] | None = None) -> None:

@@ -13,6 +13,7 @@ from pyro_latent.concepts.traversal import (
     direction_table,
     gram_schmidt_summary,
     meter_spreads,
+    purest_direction,
     purity_by_distance,
     record_from_images,
     traversal_record,
@@ -165,3 +166,12 @@ def test_record_from_images_checks_the_count():
     assert record_from_images(images, ALPHAS, SPREADS)["purity"] is None  # nothing moves
     with pytest.raises(ValueError, match="4 images for 5"):
         record_from_images(images[:4], ALPHAS, SPREADS)
+
+
+def test_purest_direction():
+    table = [
+        {"vae": "a", "direction": "h", "purity": {"median": 0.4}},
+        {"vae": "a", "direction": "path", "purity": {"median": 0.9}},
+        {"vae": "b", "direction": "h", "purity": {"median": None}},
+    ]
+    assert purest_direction(table) == {"a": {"direction": "path", "purity": 0.9}}

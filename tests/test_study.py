@@ -198,3 +198,22 @@ def test_cli_refuses_a_malformed_cluster_address(capsys):
         cli.main(["run", "strip_world", "--cluster", "localhost:8786"])
     assert info.value.code == 2
     assert "dask://HOST:PORT" in capsys.readouterr().err
+
+
+def test_cli_says_what_is_wrong_with_a_checkpoint_without_a_traceback(tmp_path, capsys):
+    exp_dir = tmp_path / "experiments"
+    exp_dir.mkdir()
+    (exp_dir / "broken_ckpt.py").write_text(
+        "from pyro_latent.study import experiment\n"
+        "from pyro_latent.vae.training import CheckpointError\n"
+        "@experiment('broken_ckpt', title='t', order=1)\n"
+        "def run(ctx):\n"
+        "    raise CheckpointError('runs/small-0/checkpoint.pt has checkpoint format version 1')\n"
+    )
+    code = cli.main(
+        ["run", "broken_ckpt", "--experiments-dir", str(exp_dir), "--results-dir",
+         str(tmp_path / "r"), "--figures-dir", str(tmp_path / "f")]
+    )  # fmt: skip
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "format version 1" in err and "Traceback" not in err

@@ -199,7 +199,7 @@ def test_other_version_is_refused(checkpoint):
     payload["version"] = CHECKPOINT_VERSION + 1
     payload["sha256"] = training.payload_digest(payload)
     torch.save(payload, checkpoint)
-    _assert_refused(checkpoint, CheckpointError, "version 2", lambda: load_vae(checkpoint))
+    _assert_refused(checkpoint, CheckpointError, f"format version {CHECKPOINT_VERSION + 1}", lambda: load_vae(checkpoint))
     assert ckpt.epoch == 1
 
 
@@ -324,11 +324,9 @@ def test_unfinished_run_warns_and_old_checkpoints_load_as_finished(checkpoint):
 @pytest.mark.parametrize("part", ["optim_shape", "optim_layout", "rng"])
 def test_unrestorable_state_is_a_checkpoint_error(checkpoint, train_images, part):
     ckpt = read_checkpoint(checkpoint)
-    if part == "optim_shape":
-        name = next(iter(ckpt.optim_state))
-        moments = ckpt.optim_state[name]["state"][0]
-        moments["exp_avg"] = torch.zeros(3, 3)
-    elif part == "optim_layout":
+    if part == "optim_shape":  # the torch Adam state of the first parameter, wrong shape
+        ckpt.optim_state["state"][0]["exp_avg"] = torch.zeros(3, 3)
+    elif part == "optim_layout":  # not a torch.optim.Adam state_dict
         ckpt.optim_state = {"encoder$$$nonexistent": {"state": {}, "param_groups": []}}
     else:
         ckpt.rng_state["torch"] = torch.zeros(5, dtype=torch.uint8)

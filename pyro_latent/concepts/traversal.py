@@ -31,6 +31,7 @@ __all__ = [
     "commenter_summary",
     "decay_table",
     "direction_table",
+    "purest_direction",
     "gram_schmidt_summary",
     "meter_spreads",
     "purity_by_distance",
@@ -300,3 +301,15 @@ def commenter_summary(diagnostics: Sequence[Mapping]) -> dict:
             "sensitivity": quartiles([c["sensitivity"] for c in found]),
         }
     return out
+
+
+def purest_direction(table: Sequence[Mapping]) -> dict:
+    """Per VAE, the direction of the :func:`direction_table` with the highest median purity, and
+    that purity (``{vae: {"direction", "purity"}}``; VAEs with no measurable purity are left
+    out)."""
+    best: dict = {}
+    for row in table:
+        purity = row["purity"]["median"]
+        if purity is not None and purity > best.get(row["vae"], {"purity": -1.0})["purity"]:
+            best[row["vae"]] = {"direction": row["direction"], "purity": purity}
+    return best

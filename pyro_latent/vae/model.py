@@ -216,15 +216,25 @@ class VAE(nn.Module):
     def model(self, x: torch.Tensor) -> None:
         """``z ~ N(0, I)``, ``x ~ p_θ(x | z)``, one ``pyro.plate`` over the batch."""
         pyro.module("decoder", self.decoder)
+        self.model_for_training(x)
+
+    def guide(self, x: torch.Tensor) -> None:
+        """``z ~ N(μ_φ(x), diag σ_φ(x)²)``, the amortised mean-field guide."""
+        pyro.module("encoder", self.encoder)
+        self.guide_for_training(x)
+
+    # ``train_vae`` steps the module's parameters with its own torch optimiser, so the programs
+    # it differentiates need not register them in Pyro's param store on every step.
+    def model_for_training(self, x: torch.Tensor) -> None:
+        """:meth:`model` without ``pyro.module``."""
         x = x.reshape(-1, N_PIXELS)
         with pyro.plate("data", x.shape[0]):
             prior = dist.Normal(x.new_zeros(self.latent_dim), x.new_ones(self.latent_dim))
             z = pyro.sample("z", prior.to_event(1))
             pyro.sample("x", self.likelihood(self.decoder(z)), obs=x)
 
-    def guide(self, x: torch.Tensor) -> None:
-        """``z ~ N(μ_φ(x), diag σ_φ(x)²)``, the amortised mean-field guide."""
-        pyro.module("encoder", self.encoder)
+    def guide_for_training(self, x: torch.Tensor) -> None:
+        """:meth:`guide` without ``pyro.module``."""
         x = x.reshape(-1, N_PIXELS)
         with pyro.plate("data", x.shape[0]):
             loc, scale = self.encoder(x)
