@@ -199,7 +199,12 @@ def test_other_version_is_refused(checkpoint):
     payload["version"] = CHECKPOINT_VERSION + 1
     payload["sha256"] = training.payload_digest(payload)
     torch.save(payload, checkpoint)
-    _assert_refused(checkpoint, CheckpointError, f"format version {CHECKPOINT_VERSION + 1}", lambda: load_vae(checkpoint))
+    _assert_refused(
+        checkpoint,
+        CheckpointError,
+        f"format version {CHECKPOINT_VERSION + 1}",
+        lambda: load_vae(checkpoint),
+    )
     assert ckpt.epoch == 1
 
 
