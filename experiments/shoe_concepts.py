@@ -15,6 +15,7 @@ import os
 import torch
 
 from pyro_latent import cli
+from pyro_latent._threads import single_threaded
 from pyro_latent.concepts import shoe_directions as sd
 from pyro_latent.concepts import traversal as tr
 from pyro_latent.concepts.directions import RegressionCAV, angle_degrees, two_image_direction
@@ -45,12 +46,8 @@ THREADS = 1
 
 @experiment("shoe_concepts", title="Shoe height and brightness in the VAEs", order=40)
 def run(ctx: Context) -> dict:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(THREADS)
-    try:
+    with single_threaded():  # identical numbers whatever the machine; light on 2 cores
         return _run(ctx, PROFILES["quick" if ctx.quick else "full"])
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _run(ctx: Context, cfg: dict) -> dict:

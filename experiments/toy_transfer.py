@@ -11,10 +11,9 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import torch
-from threadpoolctl import threadpool_limits
 
 from pyro_latent import cli
+from pyro_latent._threads import single_threaded
 from pyro_latent.concepts import concept_names, edit_agreement
 from pyro_latent.plotting import transfer as plots
 from pyro_latent.study import Context, experiment
@@ -141,10 +140,9 @@ def learned(ctx, cfg, m1, m2, T_star, names) -> dict:
 
 @experiment("toy_transfer", title="Concept transfer between the two toy world models", order=20)
 def run(ctx: Context) -> dict:
-    # tiny arrays: one torch and one BLAS thread each (an oversubscribed OpenBLAS made the
+    # tiny arrays: one torch and one BLAS thread (an oversubscribed OpenBLAS made the
     # learned-identifier fits 3× slower on 2 cores)
-    torch.set_num_threads(1)
-    with threadpool_limits(limits=1):
+    with single_threaded():
         return measure(ctx, PROFILES["quick" if ctx.quick else "full"])
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 
 from pyro_latent import cli
+from pyro_latent._threads import single_threaded
 from pyro_latent.plotting import vae as vplot
 from pyro_latent.study import Context, experiment
 from pyro_latent.vae import get_preset, load_fashion_mnist
@@ -40,12 +41,8 @@ THREADS = 1
 
 @experiment("vae_latents", title="VAEs on FashionMNIST: 2-D latent spaces, active units", order=30)
 def run(ctx: Context) -> dict:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(THREADS)  # identical numbers whatever the machine; light on 2 cores
-    try:
+    with single_threaded():  # identical numbers whatever the machine; light on 2 cores
         return _run(ctx, PROFILES["quick" if ctx.quick else "full"])
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _run(ctx: Context, profile: dict) -> dict:

@@ -44,6 +44,7 @@ from pyro_latent.vae.training import (
     load_vae,
     read_checkpoint,
     train_vae,
+    write_atomically,
 )
 
 __all__ = ["TrainingFailedError", "TrainingRun", "parse_cluster", "train_many"]
@@ -140,20 +141,6 @@ def _train_one(run: TrainingRun, images: np.ndarray, resume_from: bytes | None, 
         torch.set_num_threads(threads)
 
 
-def _write_atomically(path: Path, content: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(content)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def train_many(
     runs: Sequence[TrainingRun],
     data: ImageData | torch.Tensor,
@@ -195,7 +182,10 @@ def train_many(
                 tqdm.write(f"  {name}: FAILED ({error})")
             else:
                 run = by_name[name]
-                _write_atomically(checkpoint_path(run.config, run.seed, runs_dir), content)
+                write_atomically(
+                    checkpoint_path(run.config, run.seed, runs_dir),
+                    lambda f, content=content: f.write(content),
+                )
                 tqdm.write(f"  {name}: trained, {run.epochs} epochs -> {runs_dir / name}")
             bar.update()
         bar.close()

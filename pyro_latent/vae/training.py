@@ -182,10 +182,19 @@ def write_checkpoint(path: str | os.PathLike, checkpoint: Checkpoint) -> Path:
         },
     }
     payload["sha256"] = payload_digest(payload)
+    return write_atomically(path, lambda f: torch.save(payload, f))
+
+
+def write_atomically(path: str | os.PathLike, write) -> Path:
+    """Write a file through ``write(binary_file)`` atomically: a temporary file in the same
+    folder, fsync, ``os.replace``, fsync of the folder.  A reader sees the old file or the new
+    one, never half of one, and a failure leaves the old file and no temporary behind."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
