@@ -14,7 +14,7 @@ import numpy as np
 
 from pyro_latent import cli
 from pyro_latent._threads import single_threaded
-from pyro_latent.concepts import concept_names, edit_agreement
+from pyro_latent.concepts import concept_names
 from pyro_latent.plotting import transfer as plots
 from pyro_latent.study import Context, experiment
 from pyro_latent.toy import LocalStateModel, ObjectCentricModel, StripWorld
@@ -74,9 +74,7 @@ def noisy_n10(ctx, cfg) -> dict:
         estimates[eps], curve = summ.rao_blackwell_curve(*args, seed=ctx.seed, threshold=THRESHOLD)
         curves.append(curve)
     m1, m2 = models(N_CELLS)
-    clean = {
-        T: exact.distance_from_identity(exact.translation_matrix(m1, m2, T)) for T in rb["windows"]
-    }
+    clean = summ.noise_free_distances(m1, m2, rb["windows"])
     figure = "toy_transfer_noisy_n10.png"
     ctx.draw(plots.save_noisy_distance, figure, curves, THRESHOLD, clean, N_CELLS)
     # with equal noise the two models are one HMM on the valid states: 2→1 repeats 1→2
@@ -119,22 +117,10 @@ def learned(ctx, cfg, m1, m2, T_star, names) -> dict:
     )
     ctx.draw(plots.save_samples_to_accuracy, "toy_samples_to_99.png", tables["mean"], top,
              tables["every"], tables["by_seed"])  # fmt: skip
+    facts = {"names": names, "sizes": cfg["sizes"], "learners": LEARNERS, "window": T_star}
     return {
         "seeds": cfg["seeds"],
-        "top": top,
-        "final_accuracy": {
-            d: summ.final_scores(r, "accuracy", LEARNERS, top) for d, r in curves.items()
-        },
-        "single_frame_gap": {
-            d: summ.final_scores(r, "log_loss_gap", LEARNERS) for d, r in single.items()
-        },
-        "table": summ.samples_table(tables, names, LEARNERS),
-        "abstraction": summ.abstraction_verdict(tables, names, cfg["sizes"], LEARNERS, top),
-        "rare_code": summ.rare_code_odds(m1, T_star, cell=3),
-        "examples_available": "blue_velocity" in names and "cell_3" in names,
-        "samples_to_99": tables,  # tuple keys are written "concept|learner"
-        "learning_curves": curves,
-        "single_frame_log_loss": single,
+        **summ.identifier_summary(curves, single, tables, model=m1, **facts),
     }
 
 
@@ -185,12 +171,7 @@ def measure(ctx: Context, cfg: dict) -> dict:
     lap("formula")
     learned_part = learned(ctx, cfg, m1, m2, T_star, names)
     lap("identifiers")
-    edits = [
-        {"eps": eps, "steps": k} | vars(r) | {"agree": r.agree}
-        for eps in (0.0, 0.1)
-        for k in (3, T_star - 1)
-        for r in (edit_agreement(*models(N_CELLS, eps), name, k) for name in EDITED)
-    ]
+    edits = summ.edit_rows(lambda eps: models(N_CELLS, eps), EDITED, (3, T_star - 1))
     lap("edits")
     return {
         "n_cells": N_CELLS,

@@ -364,3 +364,13 @@ def test_edit_summary_follows_the_counts():
     assert messy["one_sided"] == 3 and not messy["all_agree"]
     assert (messy["non_unique"], messy["hidden"]) == (5, 3)
     assert messy["steps_with_non_unique"] == [3, 9] and not messy["all_non_unique_hidden"]
+
+
+def test_noise_free_distances_and_edit_rows():
+    m1, m2 = models(4)
+    distances = summ.noise_free_distances(m1, m2, [1, 4])
+    assert distances[4] == 0 and distances[1] > 0  # invertible from T = n on
+    rows = summ.edit_rows(lambda eps: models(4, eps), ["blue_velocity", "red_location"], (2, 3))
+    assert len(rows) == 2 * 2 * 2
+    assert {(r["eps"], r["steps"]) for r in rows} == {(e, k) for e in (0.0, 0.1) for k in (2, 3)}
+    assert all(r["agree"] for r in rows)

@@ -662,3 +662,46 @@ def rao_blackwell_exactness(src_model, dst_model, window: int, sample_sizes, *, 
         )
         for N in sample_sizes
     }
+
+
+def identifier_summary(curves: dict, single: dict, tables: dict, *, names, sizes, learners,
+                       model, window: int) -> dict:  # fmt: skip
+    """The learned-identifier part of the report from the learning curves of both directions at
+    the invertible window (``curves``) and at ``T = 1`` (``single``), and their samples-to-99%
+    ``tables`` (:func:`accuracy_tables`): final accuracies and log-loss gaps, the table, the
+    abstraction verdict and the rare-code odds of ``model`` at ``window``."""
+    top = max(sizes)
+    return {
+        "top": top,
+        "final_accuracy": {
+            d: final_scores(r, "accuracy", learners, top) for d, r in curves.items()
+        },
+        "single_frame_gap": {
+            d: final_scores(r, "log_loss_gap", learners) for d, r in single.items()
+        },
+        "table": samples_table(tables, names, learners),
+        "abstraction": abstraction_verdict(tables, names, sizes, learners, top),
+        "rare_code": rare_code_odds(model, window, cell=3),
+        "examples_available": "blue_velocity" in names and "cell_3" in names,
+        "samples_to_99": tables,  # tuple keys are written "concept|learner"
+        "learning_curves": curves,
+        "single_frame_log_loss": single,
+    }
+
+
+def edit_rows(make_models, names, steps, noises=(0.0, 0.1)) -> list[dict]:
+    """:func:`~pyro_latent.concepts.edit_agreement` for every noise level, prediction horizon
+    and concept, one row each; ``make_models(eps)`` returns the two models."""
+    from pyro_latent.concepts import edit_agreement
+
+    return [
+        {"eps": eps, "steps": k} | vars(r) | {"agree": r.agree}
+        for eps in noises
+        for k in steps
+        for r in (edit_agreement(*make_models(eps), name, k) for name in names)
+    ]
+
+
+def noise_free_distances(src_model, dst_model, windows) -> dict:
+    """``{T: distance from the identity}`` of the exact noise-free translation."""
+    return {T: distance_from_identity(translation_matrix(src_model, dst_model, T)) for T in windows}
