@@ -5,6 +5,9 @@ Loads the ``small`` and ``large`` VAEs that ``vae_latents`` trained (the same ch
 many test shoes (:mod:`pyro_latent.concepts.shoe_directions`), traverses it and measures height and
 brightness of the decoded images (:mod:`pyro_latent.concepts.traversal`), and compares the encoder
 with the true posterior by NUTS and importance sampling (:mod:`pyro_latent.vae.posterior`).
+Profiles: *full*, 50 shoes × seeds 0–2 × both VAEs, NUTS with 4 chains of 120 + 120 steps on the
+whitened shoe, the taller one and one real shoe (about 4.5 minutes on 2 cores, most of it NUTS,
+chains run in parallel); *quick*, 5 shoes, one seed, 4 chains of 25 + 25 steps (about 40 s).
 The prose is ``experiments/templates/shoe_concepts.md``.
 """
 
