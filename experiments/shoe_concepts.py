@@ -21,7 +21,12 @@ from pyro_latent import cli
 from pyro_latent._threads import single_threaded
 from pyro_latent.concepts import shoe_directions as sd
 from pyro_latent.concepts import traversal as tr
-from pyro_latent.concepts.directions import RegressionCAV, angle_degrees, two_image_direction
+from pyro_latent.concepts.directions import (
+    RegressionCAV,
+    angle_degrees,
+    two_image_direction,
+    unit,
+)
 from pyro_latent.concepts.shoes import (
     EmptyShapeError,
     shoe_brightness,
@@ -102,7 +107,9 @@ def _run(ctx: Context, cfg: dict) -> dict:
                 vectors[name] = _draw_traversals(
                     ctx, name, vae, encode_mean, post_shoe, shoes, cavs
                 )
-                nuts[name] = _posterior_checks(ctx, name, vae, encode_mean, post_shoe, shoes, cfg)
+                nuts[name] = _posterior_checks(
+                    ctx, name, vae, encode_mean, post_shoe, shoes, cfg, spreads
+                )
     table = tr.direction_table(records)
     ctx.draw(plot_purity, "shoe_purity.png", table)
     h_rows = {row["vae"]: row for row in table if row["direction"] == "two-image h"}
@@ -153,7 +160,7 @@ def _draw_traversals(ctx, name, vae, encode_mean, image, shoes, cavs) -> dict:
             "commenter_alpha": diag["commenter"]["alpha"]}  # fmt: skip
 
 
-def _posterior_checks(ctx, name, vae, encode_mean, image, shoes, cfg) -> dict:
+def _posterior_checks(ctx, name, vae, encode_mean, image, shoes, cfg, spreads) -> dict:
     """NUTS and importance sampling on the whitened shoe, the taller one and real shoes."""
     white = whiten(image.reshape(1, -1))
     images = {"whitened": white, "taller": taller_shoe(white)}
@@ -165,11 +172,17 @@ def _posterior_checks(ctx, name, vae, encode_mean, image, shoes, cfg) -> dict:
         out[label], data = post.posterior_check(vae, x, **opts)
         if label == "whitened":
             data.to_netcdf(ctx.artifact(f"shoe_posterior_{name}.nc"))
-    encoder_h = two_image_direction(encode_mean, images["whitened"], images["taller"])
-    posterior_h = torch.tensor(out["taller"]["posterior_mean"]) - torch.tensor(
-        out["whitened"]["posterior_mean"]
-    )
-    return {"images": out, "height_vector_angle": angle_degrees(encoder_h, posterior_h)}
+    means = {k: torch.tensor(out[k]["posterior_mean"]) for k in ("whitened", "taller")}
+    vectors = {"encoder": two_image_direction(encode_mean, images["whitened"], images["taller"]),
+               "posterior": unit(means["taller"] - means["whitened"])}  # fmt: skip
+    z0 = encode_mean(white)[0]  # both traversed from the post's start, the encoded whitened shoe
+    again = {k: tr.traversal_record(vae.decode, z0, v.to(z0.dtype), ALPHAS, spreads)
+             for k, v in vectors.items()}  # fmt: skip
+    return {
+        "images": out,
+        "height_vector_angle": angle_degrees(vectors["encoder"], vectors["posterior"]),
+        "height_vector_again": tr.compare_records(again["encoder"], again["posterior"]),
+    }
 
 
 if __name__ == "__main__":

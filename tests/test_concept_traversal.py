@@ -9,6 +9,7 @@ from pyro_latent.concepts.traversal import (
     brightness_claim_verdict,
     collinearity_verdict,
     commenter_summary,
+    compare_records,
     decay_table,
     direction_table,
     gram_schmidt_summary,
@@ -175,3 +176,13 @@ def test_purest_direction():
         {"vae": "b", "direction": "h", "purity": {"median": None}},
     ]
     assert purest_direction(table) == {"a": {"direction": "path", "purity": 0.9}}
+
+
+def test_compare_records():
+    def rec(purity, leak):
+        return {"height_gain": 1.0, "brightness_leakage": leak, "purity": purity}
+
+    assert compare_records(rec(0.5, 0.1), rec(0.6, 0.2))["same_conclusion"] is True
+    assert compare_records(rec(0.5, 0.1), rec(0.9, 0.2))["same_conclusion"] is False
+    assert compare_records(rec(0.5, 0.1), rec(0.6, -0.2))["same_conclusion"] is False
+    assert compare_records(rec(None, 0.1), rec(0.6, 0.2))["same_conclusion"] is None

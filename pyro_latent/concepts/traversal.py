@@ -29,6 +29,7 @@ __all__ = [
     "brightness_claim_verdict",
     "collinearity_verdict",
     "commenter_summary",
+    "compare_records",
     "decay_table",
     "direction_table",
     "purest_direction",
@@ -313,3 +314,19 @@ def purest_direction(table: Sequence[Mapping]) -> dict:
         if purity is not None and purity > best.get(row["vae"], {"purity": -1.0})["purity"]:
             best[row["vae"]] = {"direction": row["direction"], "purity": purity}
     return best
+
+
+def compare_records(first: Mapping, second: Mapping, threshold: float = 0.8) -> dict:
+    """Two traversals of one start side by side (e.g. the height vector from the encoder and
+    from posterior means): their gain, leakage and purity, and ``same_conclusion``, whether both
+    are pure height (purity ``≥ threshold``) or both are not, with brightness leaking the same
+    way (same sign)."""
+    keys = ("height_gain", "brightness_leakage", "purity")
+    a, b = ({k: r[k] for k in keys} for r in (first, second))
+    if a["purity"] is None or b["purity"] is None:
+        same = None
+    else:
+        same = (a["purity"] >= threshold) == (b["purity"] >= threshold) and (
+            (a["brightness_leakage"] > 0) == (b["brightness_leakage"] > 0)
+        )
+    return {"first": a, "second": b, "threshold": threshold, "same_conclusion": same}

@@ -241,5 +241,9 @@ def posterior_check(
         "offset": standardised_offset(mu, draws),
         "importance": dict(vae_log_evidence(vae, x, is_samples, seed=seed)),
         "posterior_mean": draws.mean(0).tolist(),
+        "summary": [
+            {"dim": i, **{k: float(row[k]) for k in ("mean", "sd", "r_hat", "ess_bulk")}}
+            for i, (_, row) in enumerate(az.summary(data).iterrows())
+        ],
     }
     return summary, data
