@@ -95,3 +95,34 @@ def test_a_real_dask_cluster_writes_the_same_checkpoints(images, sequential, tmp
         address = cluster.scheduler_address.replace("tcp://", "dask://")
         train_many(RUNS, images, tmp_path, cluster=address, progress=False)
     assert_same(states(tmp_path), sequential)
+
+
+@pytest.mark.slow
+@pytest.mark.needs_fashion_mnist
+def test_the_quick_profile_trains_the_same_on_a_dask_cluster(tmp_path):
+    """The issue's check: the quick profile's trainings through ``--cluster`` against local."""
+    distributed = pytest.importorskip("dask.distributed")
+    from pyro_latent.vae import get_preset
+    from pyro_latent.vae.profiles import study_runs_dir, study_vaes, training_set
+
+    train = training_set("quick")
+    small = get_preset("small")
+    requests = [(name, seed) for name in ("small", "large") for seed in (0, 1, 2)]
+    requests += [("vae2d-a", 0), ("vae2d-b", 0)]
+    requests += [(small.with_latent_dim(k), 0) for k in (10, 40)]
+    local = study_vaes(requests, train, "quick", tmp_path / "local", jobs=1, progress=False)
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+        dashboard_address=None,
+    ) as cluster:  # fmt: skip
+        address = cluster.scheduler_address.replace("tcp://", "dask://")
+        remote = study_vaes(
+            requests, train, "quick", tmp_path / "cluster", cluster=address, progress=False
+        )
+    assert sorted(local) == sorted(remote) and len(local) == 10
+    for name in local:
+        here = read_checkpoint(study_runs_dir("quick", tmp_path / "local") / name)
+        there = read_checkpoint(study_runs_dir("quick", tmp_path / "cluster") / name)
+        assert here.history == there.history, name
+        for key, tensor in here.model_state.items():
+            assert torch.equal(tensor, there.model_state[key]), f"{name}.{key}"
