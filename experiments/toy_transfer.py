@@ -8,8 +8,6 @@ prose is ``experiments/templates/toy_transfer.md``.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from pyro_latent import cli
@@ -25,27 +23,15 @@ N_CELLS, LEARNERS, THRESHOLD = 10, identifiers.LEARNERS, 0.01
 EDITED = ["blue_velocity", "red_location", "blue_location"]
 QUICK_CONCEPTS = ["blue_velocity", "red_location", "cell_3"]
 PROFILES = {
-    "quick": {
-        "noisy": {0.1: {4: 3, 5: 2}},
-        "mc_draws": 10_000,
-        "sizes": [10, 100, 1000],
-        "single_sizes": [10, 100],
-        "seeds": 2,
-        "concepts": QUICK_CONCEPTS,
-        "rb": {"eps": [0.05, 0.1, 0.2], "windows": [1, 2, 5, 10], "samples": 20},
-        "rb_check": {"n_cells": 4, "eps": 0.1, "window": 2, "samples": 16_000, "few": 400},
-    },
-    "full": {
-        "noisy": {eps: {4: 4, 5: 3, 6: 2} for eps in (0.05, 0.1, 0.2)},
-        "mc_draws": 100_000,
-        "sizes": sorted({int(round(x)) for x in np.logspace(1, 4, 10)}),
-        "single_sizes": [10, 100, 1000, 10_000],
-        "seeds": 3,
-        "concepts": None,  # every concept
-        "rb": {"eps": [0.05, 0.1, 0.2], "windows": list(range(1, 21)), "samples": 100},
-        "rb_check": {"n_cells": 4, "eps": 0.1, "window": 2, "samples": 16_000, "few": 400},
-    },
-}
+    "quick": {"noisy": {0.1: {4: 3, 5: 2}}, "mc_draws": 10_000, "sizes": [10, 100, 1000],
+              "single_sizes": [10, 100], "seeds": 2, "concepts": QUICK_CONCEPTS,
+              "rb": {"eps": [0.05, 0.1, 0.2], "windows": [1, 2, 5, 10], "samples": 20}},
+    "full": {"noisy": {eps: {4: 4, 5: 3, 6: 2} for eps in (0.05, 0.1, 0.2)}, "mc_draws": 100_000,
+             "sizes": sorted({int(round(x)) for x in np.logspace(1, 4, 10)}),
+             "single_sizes": [10, 100, 1000, 10_000], "seeds": 3, "concepts": None,  # all
+             "rb": {"eps": [0.05, 0.1, 0.2], "windows": list(range(1, 21)), "samples": 100}},
+}  # fmt: skip
+RB_CHECK = {"n_cells": 4, "eps": 0.1, "window": 2, "samples": 16_000, "few": 400}
 
 
 def models(n, eps=0.0):
@@ -67,7 +53,7 @@ def monte_carlo(ctx, cfg) -> dict:
 
 
 def noisy_n10(ctx, cfg) -> dict:
-    rb, check = cfg["rb"], cfg["rb_check"]
+    rb, check = cfg["rb"], RB_CHECK
     estimates, curves = {}, []
     for eps in rb["eps"]:
         args = (*models(N_CELLS, eps), rb["windows"], rb["samples"])
@@ -135,12 +121,7 @@ def run(ctx: Context) -> dict:
 def measure(ctx: Context, cfg: dict) -> dict:
     world, (m1, m2) = StripWorld(N_CELLS), models(N_CELLS)
     names = cfg["concepts"] or concept_names(world)
-    seconds, clock = {}, time.perf_counter()
-
-    def lap(name):
-        nonlocal clock
-        seconds[name], clock = round(time.perf_counter() - clock, 1), time.perf_counter()
-
+    ctx.lap("set-up")
     matrices, exact_part = summ.invertibility_summary(m1, m2)
     T_star = exact_part["smallest_invertible_window"]
     for T in (1, 3):
@@ -156,11 +137,11 @@ def measure(ctx: Context, cfg: dict) -> dict:
         {T: exact.distance_from_identity(M) for T, M in matrices.items()},
         noisy,
     )
-    lap("exact")
+    ctx.lap("exact")
     mc = monte_carlo(ctx, cfg)
-    lap("monte_carlo")
+    ctx.lap("monte_carlo")
     rb = noisy_n10(ctx, cfg)
-    lap("rao_blackwell")
+    ctx.lap("rao_blackwell")
     formula = summ.formula_table(m1, m2, (1, T_star), names)
     exact_inv, exact_one = (exact.transfer_concept("blue_velocity", m1, m2, T) for T in (T_star, 1))
     ctx.draw(
@@ -168,17 +149,17 @@ def measure(ctx: Context, cfg: dict) -> dict:
     )
     velocity = summ.velocity_facts(world, exact_inv, exact_one)
     velocity["tree"] = summ.decision_tree_rules(m1, m2, T_star, "blue_velocity", 10_000, ctx.seed)
-    lap("formula")
+    ctx.lap("formula")
     learned_part = learned(ctx, cfg, m1, m2, T_star, names)
-    lap("identifiers")
+    ctx.lap("identifiers")
     edits = summ.edit_rows(lambda eps: models(N_CELLS, eps), EDITED, (3, T_star - 1))
-    lap("edits")
+    ctx.lap("edits")
     return {
         "n_cells": N_CELLS,
         "num_states": world.num_states,
         "concepts": names,
         "learners": list(LEARNERS),
-        "profile": {k: v for k, v in cfg.items() if k != "noisy"},
+        "profile": {**{k: v for k, v in cfg.items() if k != "noisy"}, "rb_check": RB_CHECK},
         "noise_free": exact_part,
         "noisy_exact": noisy_table,
         "monte_carlo": mc,
@@ -187,7 +168,7 @@ def measure(ctx: Context, cfg: dict) -> dict:
         "velocity_identifier": velocity,
         "identifiers": learned_part,
         "edits": {"rows": edits, "summary": summ.edit_summary(edits)},
-        "seconds": seconds,
+        "seconds": ctx.sections,
     }
 
 

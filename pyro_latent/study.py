@@ -67,6 +67,16 @@ class Context:
     cluster: str | None = None
     written: list[Path] = field(default_factory=list)
     figures: dict[str, str] = field(default_factory=dict)
+    sections: dict[str, float] = field(default_factory=dict)
+    _clock: float = field(default_factory=time.perf_counter, repr=False)
+
+    def lap(self, section: str) -> float:
+        """Seconds since the previous lap (or since the context was made), recorded under
+        ``section`` in :attr:`sections`, so that an experiment can say what each part cost."""
+        now = time.perf_counter()
+        self.sections[section] = round(now - self._clock, 1)
+        self._clock = now
+        return self.sections[section]
 
     def draw(self, plot: Callable[..., object], filename: str, *args, **kwargs) -> Path:
         """Draw one figure: ``plot(figures_dir / filename, *args, **kwargs)``.

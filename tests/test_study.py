@@ -217,3 +217,15 @@ def test_cli_says_what_is_wrong_with_a_checkpoint_without_a_traceback(tmp_path, 
     assert code == 2
     err = capsys.readouterr().err
     assert "format version 1" in err and "Traceback" not in err
+
+
+def test_context_laps_record_what_each_part_cost():
+    import time
+
+    ctx = study.Context(name="x")
+    time.sleep(0.25)
+    first = ctx.lap("first")
+    second = ctx.lap("second")
+    assert first >= 0.2 and second < first  # the clock restarts at every lap
+    assert list(ctx.sections) == ["first", "second"]
+    assert ctx.sections["first"] == first
