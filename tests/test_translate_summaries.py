@@ -374,3 +374,11 @@ def test_noise_free_distances_and_edit_rows():
     assert len(rows) == 2 * 2 * 2
     assert {(r["eps"], r["steps"]) for r in rows} == {(e, k) for e in (0.0, 0.1) for k in (2, 3)}
     assert all(r["agree"] for r in rows)
+
+
+def test_reverse_check_with_equal_noise():
+    m1, m2 = models(4, 0.1)
+    forward = rao_blackwell_translation(m1, m2, 2, 50, seed=0)
+    out = summ.reverse_check(m1, m2, forward, num_samples=50, seed=0)
+    assert out["window"] == 2 and out["eps"] == 0.1
+    assert out["max_abs_diff"] < 0.05 and out["identical"] == (out["max_abs_diff"] == 0)

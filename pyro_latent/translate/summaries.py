@@ -705,3 +705,18 @@ def edit_rows(make_models, names, steps, noises=(0.0, 0.1)) -> list[dict]:
 def noise_free_distances(src_model, dst_model, windows) -> dict:
     """``{T: distance from the identity}`` of the exact noise-free translation."""
     return {T: distance_from_identity(translation_matrix(src_model, dst_model, T)) for T in windows}
+
+
+def reverse_check(src_model, dst_model, estimate, *, num_samples: int, seed: int) -> dict:
+    """The Rao–Blackwellised translation run backwards (destination → source) against
+    ``estimate`` (source → destination) at the same window: with equal noise the two models are
+    one HMM on the valid states, so the two matrices should coincide."""
+    T = estimate.window
+    back = rao_blackwell_translation(dst_model, src_model, T, num_samples, seed=seed)
+    difference = float((back.matrix - estimate.matrix).abs().max())
+    return {
+        "eps": src_model.obs_noise,
+        "window": T,
+        "max_abs_diff": difference,
+        "identical": difference == 0,
+    }
