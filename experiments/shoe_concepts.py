@@ -6,7 +6,7 @@ many test shoes (:mod:`pyro_latent.concepts.shoe_directions`), traverses it and 
 brightness of the decoded images (:mod:`pyro_latent.concepts.traversal`), and compares the encoder
 with the true posterior by NUTS and importance sampling (:mod:`pyro_latent.vae.posterior`).
 Profiles: *full*, 50 shoes × seeds 0–2 × both VAEs, NUTS with 4 chains of 120 + 120 steps on the
-whitened shoe, the taller one and one real shoe (about 4.5 minutes on 2 cores, most of it NUTS,
+whitened shoe, the taller one and two real shoes (about 5 minutes on 2 cores, most of it NUTS,
 chains run in parallel); *quick*, 5 shoes, one seed, 4 chains of 25 + 25 steps (about 40 s).
 The prose is ``experiments/templates/shoe_concepts.md``.
 """
@@ -43,7 +43,7 @@ from pyro_latent.vae.profiles import study_vaes, training_set
 PROFILES = {
     "quick": {"seeds": 1, "shoes": 5, "cav_shoes": 500, "nuts_real": 0, "is_samples": 1000,
               "nuts": {"num_samples": 25, "warmup_steps": 25, "num_chains": 4}},
-    "full": {"seeds": 3, "shoes": 50, "cav_shoes": 3000, "nuts_real": 1, "is_samples": 1000,
+    "full": {"seeds": 3, "shoes": 50, "cav_shoes": 3000, "nuts_real": 2, "is_samples": 1000,
              "nuts": {"num_samples": 120, "warmup_steps": 120, "num_chains": 4}},
 }  # fmt: skip
 PRESETS = ("small", "large")

@@ -7,6 +7,7 @@ import torch
 
 from pyro_latent.concepts.shoes import (
     EmptyShapeError,
+    NotAShoeError,
     concept_purity,
     monotone_stretch,
     shoe_brightness,
@@ -27,7 +28,7 @@ def box(top: int, bottom: int, left: int, right: int, value: float = 1.0) -> tor
 
 def test_height_counts_the_rows_spanned():
     assert int(shoe_height(box(10, 19, 3, 20))) == 10
-    assert int(shoe_height(box(0, 27, 0, 0))) == 28
+    assert int(shoe_height(box(0, 27, 0, 0), shoe_only=False)) == 28  # a column, not a shoe
     gap = box(5, 6, 0, 27) + box(20, 20, 4, 5)  # an empty band inside still counts
     assert int(shoe_height(gap)) == 16
     batch = torch.stack([box(10, 19, 3, 20), box(2, 3, 3, 20)]).reshape(2, 784)
@@ -132,3 +133,14 @@ def test_concept_purity():
         concept_purity([1, 2], [0.5], centre=0, height_spread=1, brightness_spread=1)
     with pytest.raises(ValueError, match="brightness_spread"):
         concept_purity([1, 2], [0.5, 0.6], centre=0, height_spread=1, brightness_spread=0)
+
+
+def test_a_shape_far_taller_than_wide_is_not_a_shoe():
+    bar = box(2, 25, 12, 14)  # 24 rows, 3 columns: a trouser leg, not a shoe
+    for meter in (shoe_height, shoe_brightness, soft_shoe_height, soft_shoe_brightness):
+        with pytest.raises(NotAShoeError, match="not a shoe: its shape is 24 rows tall and 3"):
+            meter(bar)
+    assert int(shoe_height(bar, shoe_only=False)) == 24
+    assert float(shoe_brightness(bar, shoe_only=False)) == pytest.approx(1.0)
+    boot = box(8, 27, 4, 13)  # 20 rows by 10 columns: as tall as an ankle boot gets
+    assert int(shoe_height(boot)) == 20

@@ -133,6 +133,13 @@ def test_gram_schmidt_summary_names_the_measured_cause():
     assert out["a"]["pullback_loses_height"] is False and out["c"]["pullback_loses_height"] is True
     assert (out["b"]["euclidean_worked"], out["b"]["cause"]) == (False, "angle")
     assert (out["c"]["euclidean_worked"], out["c"]["cause"]) == (True, None)
+    reverse = [_row("a", "two-image b", 0.3), _row("a", "gs pullback b⊥h", 0.1)]
+    both = gram_schmidt_summary(diagnostics, table + reverse)["a"]
+    assert (both["purity_b"], both["purity_b_pullback"], both["purity_b_euclidean"]) == (
+        0.3,
+        0.1,
+        None,
+    )
     missing = gram_schmidt_summary([_diag("d", 70, 0.1)], [])
     assert missing["d"]["cause"] == "cannot be tested"
 

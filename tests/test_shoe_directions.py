@@ -37,6 +37,7 @@ def test_every_direction_is_a_unit_vector_with_its_defining_property(vae):
             assert float(d.norm()) == pytest.approx(1.0), name
     h, b = directions["two-image h"], directions["two-image b"]
     assert float(directions["gs euclidean"] @ b) == pytest.approx(0, abs=1e-9)
+    assert float(directions["gs euclidean b⊥h"] @ h) == pytest.approx(0, abs=1e-9)
     assert diag["pixel_cosine_gs_pullback"] == pytest.approx(0, abs=1e-6)
     assert 0 <= diag["angle_hb"] <= 180 and diag["condition_hb"] >= 1
     grad = torch.func.grad(lambda z: soft_shoe_brightness(vae.decode(z[None])[0]))(z0)

@@ -66,6 +66,8 @@ DIRECTIONS = (
     "cav brightness",
     "gs euclidean",
     "gs pullback",
+    "gs euclidean b⊥h",
+    "gs pullback b⊥h",
     "commenter h-αb",
     "jacobian",
 )
@@ -119,6 +121,8 @@ def directions_at(
         "cav brightness": unit(cavs["brightness"]),
         "gs euclidean": gram_schmidt(h64, b64),
         "gs pullback": unit(gram_schmidt(h64, b64, G)),
+        "gs euclidean b⊥h": gram_schmidt(b64, h64),
+        "gs pullback b⊥h": unit(gram_schmidt(b64, h64, G)),
     }
     with torch.no_grad():
         base = float(soft_shoe_brightness(decode(z0[None])[0]))

@@ -26,6 +26,10 @@ and row ``i`` is *occupied* when ``r_i = max_j m_ij = 1``.
 On a binary image the soft and hard meters agree as ``τ → 0`` (the tests check this), and for
 ``τ > 0`` they have useful gradients with respect to the pixels, so gradient methods can use them.
 
+A shape more than :data:`MAX_SHOE_ASPECT` times taller than wide is not a shoe (every
+FashionMNIST shoe is under it) and the meters refuse it (:class:`NotAShoeError`), unless asked
+with ``shoe_only=False``, as the traversals do for decoded frames that leave the shoes.
+
 The post's two-image construction of the height direction uses :func:`whiten` (round every pixel
 to 0 or 1) and :func:`taller_shoe` (extend the topmost pixel of each column upward by two pixels).
 
@@ -45,7 +49,9 @@ from pyro_latent._checks import check_image_tensor, check_positive_int, check_pr
 
 __all__ = [
     "IMAGE_SIDE",
+    "MAX_SHOE_ASPECT",
     "EmptyShapeError",
+    "NotAShoeError",
     "as_image_grid",
     "concept_purity",
     "monotone_stretch",
@@ -64,6 +70,36 @@ BRIGHTNESS_THRESHOLD = 0.2
 
 class EmptyShapeError(ValueError):
     """An image with no pixel above the meter's threshold: it has no shape to measure."""
+
+
+class NotAShoeError(EmptyShapeError):
+    """A shape far taller than wide (over :data:`MAX_SHOE_ASPECT` : 1): no shoe to measure."""
+
+
+MAX_SHOE_ASPECT = 2.0
+"""Every shoe of the FashionMNIST test set spans at most 1.9 times as many rows as columns (pixels
+over 0.5); trousers have a median of 2.55 and dresses of 1.93."""
+
+
+def _require_shoe_like(grid: torch.Tensor) -> None:
+    """Refuse shapes taller than :data:`MAX_SHOE_ASPECT` times their width (pixels over 0.5)."""
+    on = grid.detach() > HEIGHT_THRESHOLD
+    index = torch.arange(IMAGE_SIDE)
+
+    def span(occupied):
+        first = torch.where(occupied, index, IMAGE_SIDE).amin(-1)
+        last = torch.where(occupied, index, -1).amax(-1)
+        return (last - first + 1).clamp(min=0)
+
+    rows, columns = span(on.any(-1)), span(on.any(-2))
+    tall = (columns > 0) & (rows > MAX_SHOE_ASPECT * columns)
+    if bool(tall.any()):
+        i = int(tall.nonzero()[0])
+        raise NotAShoeError(
+            f"image {i} is not a shoe: its shape is {int(rows[i])} rows tall and {int(columns[i])} "
+            f"columns wide, more than {MAX_SHOE_ASPECT:g} times taller than wide (every "
+            "FashionMNIST shoe is under that); pass shoe_only=False to measure it anyway"
+        )
 
 
 def as_image_grid(images, name: str = "images") -> torch.Tensor:
@@ -108,26 +144,34 @@ def _single(values: torch.Tensor, images) -> torch.Tensor:
     return values[0] if shape in ((IMAGE_SIDE, IMAGE_SIDE), (IMAGE_SIDE * IMAGE_SIDE,)) else values
 
 
-def shoe_height(images, threshold: float = HEIGHT_THRESHOLD) -> torch.Tensor:
+def shoe_height(
+    images, threshold: float = HEIGHT_THRESHOLD, *, shoe_only: bool = True
+) -> torch.Tensor:
     """Rows spanned by the pixels above ``threshold``, ``i_max - i_min + 1`` (long; ``[N]`` for a
     batch, a scalar for one image).  An image with no such pixel is an :class:`EmptyShapeError`."""
     grid = as_image_grid(images)
     threshold = _check_threshold(threshold)
     occupied = (grid > threshold).any(-1)  # [N, 28]
     _require_shapes(occupied, threshold)
+    if shoe_only:
+        _require_shoe_like(grid)
     rows = torch.arange(IMAGE_SIDE)
     top = torch.where(occupied, rows, IMAGE_SIDE).amin(-1)
     bottom = torch.where(occupied, rows, -1).amax(-1)
     return _single(bottom - top + 1, images)
 
 
-def shoe_brightness(images, threshold: float = BRIGHTNESS_THRESHOLD) -> torch.Tensor:
+def shoe_brightness(
+    images, threshold: float = BRIGHTNESS_THRESHOLD, *, shoe_only: bool = True
+) -> torch.Tensor:
     """Mean intensity over the mask ``x > threshold`` (``[N]`` or a scalar); an image with an
     empty mask is an :class:`EmptyShapeError`."""
     grid = as_image_grid(images)
     threshold = _check_threshold(threshold)
     mask = grid > threshold
     _require_shapes(mask, threshold)
+    if shoe_only:
+        _require_shoe_like(grid)
     values = (grid * mask).flatten(1).sum(-1) / mask.flatten(1).sum(-1)
     return _single(values, images)
 
@@ -144,7 +188,11 @@ def _soft_mask(grid: torch.Tensor, threshold: float, temperature: float) -> torc
 
 
 def soft_shoe_height(
-    images, threshold: float = HEIGHT_THRESHOLD, temperature: float = 0.05
+    images,
+    threshold: float = HEIGHT_THRESHOLD,
+    temperature: float = 0.05,
+    *,
+    shoe_only: bool = True,
 ) -> torch.Tensor:
     """The differentiable height ``Σ_i ã_i b̃_i`` of the module docstring (float, ``[N]`` or a
     scalar).  Gradients flow to ``images``; it tends to :func:`shoe_height` as the
@@ -154,6 +202,8 @@ def soft_shoe_height(
     temperature = _check_temperature(temperature)
     mask = _soft_mask(grid, threshold, temperature)
     _require_shapes(grid.detach() > threshold, threshold)
+    if shoe_only:
+        _require_shoe_like(grid)
     empty_row = torch.prod(1 - mask, -1)  # [N, 28]: 1 - r̃_i
     above = 1 - torch.cumprod(empty_row, -1)  # ã_i
     below = 1 - torch.cumprod(empty_row.flip(-1), -1).flip(-1)  # b̃_i
@@ -161,7 +211,11 @@ def soft_shoe_height(
 
 
 def soft_shoe_brightness(
-    images, threshold: float = BRIGHTNESS_THRESHOLD, temperature: float = 0.05
+    images,
+    threshold: float = BRIGHTNESS_THRESHOLD,
+    temperature: float = 0.05,
+    *,
+    shoe_only: bool = True,
 ) -> torch.Tensor:
     """The differentiable brightness ``Σ x m̃ / Σ m̃`` (float, ``[N]`` or a scalar).  As for the
     hard meters, an image with no pixel above ``threshold`` is an :class:`EmptyShapeError`."""
@@ -170,6 +224,8 @@ def soft_shoe_brightness(
     temperature = _check_temperature(temperature)
     mask = _soft_mask(grid, threshold, temperature)
     _require_shapes(grid.detach() > threshold, threshold)
+    if shoe_only:
+        _require_shoe_like(grid)
     weight = mask.flatten(1).sum(-1)
     return _single((grid * mask).flatten(1).sum(-1) / weight, images)
 

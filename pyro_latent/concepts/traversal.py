@@ -65,8 +65,9 @@ def _measure(images: torch.Tensor) -> tuple[list[float], list[float]]:
     heights, brightness = [], []
     for image in images:
         try:
-            heights.append(float(shoe_height(image)))
-            brightness.append(float(shoe_brightness(image)))
+            # a traversal may leave the shoes; its frames are measured as shapes all the same
+            heights.append(float(shoe_height(image, shoe_only=False)))
+            brightness.append(float(shoe_brightness(image, shoe_only=False)))
         except EmptyShapeError:
             heights.append(0.0)
             brightness.append(0.0)
@@ -265,6 +266,9 @@ def gram_schmidt_summary(
             "purity_h": purity.get((vae, "two-image h")),
             "purity_euclidean": purity.get((vae, "gs euclidean")),
             "purity_pullback": purity.get((vae, "gs pullback")),
+            "purity_b": purity.get((vae, "two-image b")),
+            "purity_b_euclidean": purity.get((vae, "gs euclidean b⊥h")),
+            "purity_b_pullback": purity.get((vae, "gs pullback b⊥h")),
             "threshold": threshold,
         }
         euclidean, pullback = row["purity_euclidean"], row["purity_pullback"]
