@@ -85,24 +85,16 @@ def _run(ctx: Context, cfg: dict) -> dict:
             cav_fit[f"{name}-{seed}"] = {k: f.r2_ for k, f in fits.items()}
             cavs = {k: f.direction_ for k, f in fits.items()}
             for shoe in picks.tolist():
+                key = {"vae": name, "seed": seed, "shoe": shoe}
                 try:
-                    z0, dirs, diag = sd.directions_at(
-                        encode_mean, vae.decode, shoes.images[shoe], cavs
+                    diag, by_direction = sd.measure_shoe(
+                        encode_mean, vae.decode, shoes.images[shoe], cavs, ALPHAS, spreads
                     )
                 except EmptyShapeError:
-                    skipped.append({"vae": name, "seed": seed, "shoe": shoe})
+                    skipped.append(key)
                     continue
-                diagnostics.append({"vae": name, "seed": seed, "shoe": shoe, **diag})
-                curves = {
-                    d: tr.traverse(vae.decode, z0, v.to(z0.dtype), ALPHAS) for d, v in dirs.items()
-                }
-                curves["jacobian path"] = sd.jacobian_path_images(vae.decode, z0, ALPHAS)
-                for direction, images in curves.items():
-                    if images is not None:
-                        r = tr.record_from_images(images, ALPHAS, spreads)
-                        records.append(
-                            {"vae": name, "seed": seed, "shoe": shoe, "direction": direction, **r}
-                        )
+                diagnostics.append({**key, **diag})
+                records += [{**key, "direction": d, **r} for d, r in by_direction.items()]
             if seed == ctx.seed:
                 vectors[name] = _draw_traversals(
                     ctx, name, vae, encode_mean, post_shoe, shoes, cavs

@@ -192,3 +192,24 @@ def jacobian_path_images(decode: Callable, z0: torch.Tensor, alphas) -> torch.Te
             return decode(jacobian_path(decode, z0, alphas))
     except EmptyShapeError:
         return None
+
+
+def measure_shoe(encode_mean: Callable, decode: Callable, image, cavs, alphas, spreads):
+    """Every direction at one shoe (:func:`directions_at`), plus the re-solved Jacobian path,
+    traversed over ``alphas`` and summarised
+    (:func:`~pyro_latent.concepts.traversal.record_from_images`).
+
+    Returns ``(diagnostics, {direction: record})``; a shoe with nothing to measure is an
+    :class:`EmptyShapeError`, and a path that walks off every shoe is left out.
+    """
+    from pyro_latent.concepts.traversal import record_from_images, traverse
+
+    z0, directions, diagnostics = directions_at(encode_mean, decode, image, cavs)
+    frames = {d: traverse(decode, z0, v.to(z0.dtype), alphas) for d, v in directions.items()}
+    frames["jacobian path"] = jacobian_path_images(decode, z0, alphas)
+    records = {
+        d: record_from_images(images, alphas, spreads)
+        for d, images in frames.items()
+        if images is not None
+    }
+    return diagnostics, records
