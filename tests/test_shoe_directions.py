@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from pyro_latent.concepts.shoe_directions import DIRECTIONS, brighter, directions_at
-from pyro_latent.concepts.shoes import soft_shoe_brightness
+from pyro_latent.concepts.shoes import EmptyShapeError, soft_shoe_brightness
 from pyro_latent.vae import get_preset
 from pyro_latent.vae.model import VAE
 
@@ -73,3 +73,25 @@ def test_the_jacobian_path_follows_the_constraint(vae):
         after = soft_shoe_brightness(vae.decode(path[2:3])[0])
     assert abs(float(after - before)) < 0.01  # held to first order over a half-unit step
     assert jacobian_path_images(vae.decode, z0, alphas).shape == (4, 784)
+
+
+def test_measure_shoe_traverses_every_direction(vae):
+    from pyro_latent.concepts.shoe_directions import measure_shoe
+
+    def encode_mean(x):
+        return vae.encode(x)[0].detach()
+
+    cavs = {"height": torch.randn(20), "brightness": torch.randn(20)}
+    spreads = {"height": 5.0, "brightness": 0.1}
+    alphas = [-1.0, 0.0, 1.0]
+    diag, records = measure_shoe(encode_mean, vae.decode, shoe(), cavs, alphas, spreads)
+    assert "angle_hb" in diag and "jacobian path" in records
+    assert set(records) - {"jacobian path"} <= set(DIRECTIONS)
+    for record in records.values():
+        assert (
+            len(record["purity_by_distance"]) == 1 and record["alpha_lo"] <= 0 <= record["alpha_hi"]
+        )
+    with pytest.raises(EmptyShapeError):
+        measure_shoe(
+            encode_mean, lambda z: torch.zeros(z.shape[0], 784), shoe(), cavs, alphas, spreads
+        )
