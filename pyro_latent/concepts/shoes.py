@@ -183,8 +183,16 @@ def _check_temperature(temperature) -> float:
     return value
 
 
-def _soft_mask(grid: torch.Tensor, threshold: float, temperature: float) -> torch.Tensor:
-    return torch.sigmoid((grid - threshold) / temperature)
+def _soft_mask(images, threshold, temperature, shoe_only: bool):
+    """The checked ``[N, 28, 28]`` grid and its logistic mask ``σ((x - θ) / τ)``; the hard mask
+    must hold a shape (and a shoe-like one with ``shoe_only``), as for the hard meters."""
+    grid = as_image_grid(images)
+    threshold = _check_threshold(threshold)
+    temperature = _check_temperature(temperature)
+    _require_shapes(grid.detach() > threshold, threshold)
+    if shoe_only:
+        _require_shoe_like(grid)
+    return grid, torch.sigmoid((grid - threshold) / temperature)
 
 
 def soft_shoe_height(
@@ -197,13 +205,7 @@ def soft_shoe_height(
     """The differentiable height ``Σ_i ã_i b̃_i`` of the module docstring (float, ``[N]`` or a
     scalar).  Gradients flow to ``images``; it tends to :func:`shoe_height` as the
     ``temperature`` of the soft mask goes to 0."""
-    grid = as_image_grid(images)
-    threshold = _check_threshold(threshold)
-    temperature = _check_temperature(temperature)
-    mask = _soft_mask(grid, threshold, temperature)
-    _require_shapes(grid.detach() > threshold, threshold)
-    if shoe_only:
-        _require_shoe_like(grid)
+    _, mask = _soft_mask(images, threshold, temperature, shoe_only)
     empty_row = torch.prod(1 - mask, -1)  # [N, 28]: 1 - r̃_i
     above = 1 - torch.cumprod(empty_row, -1)  # ã_i
     below = 1 - torch.cumprod(empty_row.flip(-1), -1).flip(-1)  # b̃_i
@@ -219,13 +221,7 @@ def soft_shoe_brightness(
 ) -> torch.Tensor:
     """The differentiable brightness ``Σ x m̃ / Σ m̃`` (float, ``[N]`` or a scalar).  As for the
     hard meters, an image with no pixel above ``threshold`` is an :class:`EmptyShapeError`."""
-    grid = as_image_grid(images)
-    threshold = _check_threshold(threshold)
-    temperature = _check_temperature(temperature)
-    mask = _soft_mask(grid, threshold, temperature)
-    _require_shapes(grid.detach() > threshold, threshold)
-    if shoe_only:
-        _require_shoe_like(grid)
+    grid, mask = _soft_mask(images, threshold, temperature, shoe_only)
     weight = mask.flatten(1).sum(-1)
     return _single((grid * mask).flatten(1).sum(-1) / weight, images)
 
