@@ -29,7 +29,7 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.linear_model import Ridge
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -41,6 +41,7 @@ __all__ = [
     "bisect",
     "condition_number",
     "constrained_direction",
+    "decoder_jacobian",
     "gram_schmidt",
     "meter_gradients",
     "pullback_metric",
@@ -112,7 +113,7 @@ def two_image_direction(encode_mean: Callable, before, after) -> torch.Tensor:
     return out[0] if out.shape[0] == 1 else out
 
 
-class RegressionCAV(BaseEstimator):
+class RegressionCAV(RegressorMixin, BaseEstimator):
     """Concept activation vector for a continuous concept: ridge regression of the concept on
     latent means, ``c ≈ Z w + w₀``, minimising ``‖c - Z w - w₀‖² + alpha ‖w‖²``.
 
@@ -147,12 +148,6 @@ class RegressionCAV(BaseEstimator):
         Z = validate_data(self, np.asarray(Z, dtype=np.float64), reset=False)
         return Z @ self.coef_ + self.intercept_
 
-    def score(self, Z, y) -> float:
-        """R² on ``(Z, y)``."""
-        y = np.asarray(y, dtype=np.float64)
-        residual = ((y - self.predict(Z)) ** 2).sum()
-        return float(1 - residual / ((y - y.mean()) ** 2).sum())
-
 
 def angle_degrees(u, v, metric=None) -> float:
     """The angle between ``u`` and ``v`` in the metric ``G`` (identity by default), in degrees."""
@@ -185,11 +180,18 @@ def pullback_metric(decode: Callable, z) -> torch.Tensor:
     """``J(z)ᵀ J(z)`` ``[d, d]`` (float64) with ``J = ∂decode/∂z`` at one latent ``z [d]``: the
     metric under which a latent step's length is the length of the pixel change it causes, to
     first order.  ``z`` keeps its floating dtype, which must be the decoder's."""
+    J = decoder_jacobian(decode, z)
+    return J.T @ J
+
+
+def decoder_jacobian(decode: Callable, z) -> torch.Tensor:
+    """``J = ∂decode/∂z`` ``[P, d]`` (float64, detached) at one latent ``z [d]``, which keeps its
+    floating dtype (the decoder's)."""
     z = _latent(z)
-    J = torch.func.jacrev(lambda w: decode(w[None])[0])(z).double().detach()  # [P, d]
+    J = torch.func.jacrev(lambda w: decode(w[None])[0])(z).double().detach()
     if not bool(torch.isfinite(J).all()):
         raise ValueError("the decoder's Jacobian is not finite at z")
-    return J.T @ J
+    return J
 
 
 def condition_number(*vectors) -> float:

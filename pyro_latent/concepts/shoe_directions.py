@@ -35,6 +35,7 @@ from pyro_latent.concepts.directions import (
     bisect,
     condition_number,
     constrained_direction,
+    decoder_jacobian,
     gram_schmidt,
     meter_gradients,
     two_image_direction,
@@ -111,7 +112,7 @@ def directions_at(
         ) from None
     h = two_image_direction(encode_mean, white, taller_shoe(white)).to(z0.dtype)
     b = two_image_direction(encode_mean, image, brighter(image)).to(z0.dtype)
-    J = torch.func.jacrev(lambda w: decode(w[None])[0])(z0).double().detach()
+    J = decoder_jacobian(decode, z0)
     G = J.T @ J
     h64, b64 = h.double(), b.double()
     directions = {

@@ -45,7 +45,12 @@ import math
 
 import torch
 
-from pyro_latent._checks import check_image_tensor, check_positive_int, check_probability
+from pyro_latent._checks import (
+    check_image_tensor,
+    check_nonnegative_int,
+    check_positive_int,
+    check_probability,
+)
 
 __all__ = [
     "IMAGE_SIDE",
@@ -261,7 +266,7 @@ def monotone_stretch(values, centre: int) -> tuple[int, int]:
     if not bool(torch.isfinite(values).all()):
         raise ValueError("values must be finite")
     n = values.numel()
-    centre = check_positive_int(centre + 1, "centre + 1") - 1
+    centre = check_nonnegative_int(centre, "centre")
     if centre >= n:
         raise ValueError(f"centre must index values (0..{n - 1}), got {centre}")
     steps = values.diff()

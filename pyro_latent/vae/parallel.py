@@ -206,9 +206,5 @@ def _dispatch(tasks, n_jobs: int, address: str | None, count: int):
         with Client(address), parallel_config(backend="dask"):
             yield from Parallel(return_as="generator_unordered")(tasks)
         return
-    jobs = min(n_jobs, count)
-    if jobs == 1:
-        for function, args, kwargs in tasks:
-            yield function(*args, **kwargs)
-        return
-    yield from Parallel(n_jobs=jobs, return_as="generator_unordered")(tasks)
+    # joblib runs n_jobs=1 in this process, so --jobs 1 starts no worker
+    yield from Parallel(n_jobs=min(n_jobs, count), return_as="generator_unordered")(tasks)

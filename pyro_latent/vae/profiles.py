@@ -1,6 +1,6 @@
 """The study's VAE training profiles, shared by every experiment that trains or loads the VAEs.
 
-An experiment that asks for a VAE through :func:`study_vae` gets exactly the checkpoint that
+An experiment that asks for a VAE through :func:`study_vaes` gets exactly the checkpoint that
 ``vae_latents`` trained (same configuration, epochs, data and seed), so a later experiment reuses
 it instead of training again.
 
@@ -13,11 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from pyro_latent.vae.data import ImageData, load_fashion_mnist
-from pyro_latent.vae.model import VAEConfig, get_preset
 from pyro_latent.vae.parallel import TrainingRun, train_many
-from pyro_latent.vae.training import train_vae
 
-__all__ = ["TRAINING_PROFILES", "study_runs_dir", "study_vae", "study_vaes", "training_set"]
+__all__ = ["TRAINING_PROFILES", "study_runs_dir", "study_vaes", "training_set"]
 
 TRAINING_PROFILES = {
     "full": {"epochs": 20, "train_limit": None, "runs_subdir": None},
@@ -43,26 +41,6 @@ def study_runs_dir(profile: str, runs_dir) -> Path:
     """Where ``profile``'s checkpoints live below ``runs_dir``."""
     sub = _profile(profile)["runs_subdir"]
     return Path(runs_dir) / sub if sub else Path(runs_dir)
-
-
-def study_vae(
-    config: VAEConfig | str,
-    seed: int,
-    train: ImageData,
-    profile: str,
-    runs_dir,
-    device: str = "cpu",
-    *,
-    progress: bool = True,
-):
-    """The study's VAE for ``config`` and ``seed``: loaded from its checkpoint when one with the
-    same configuration exists, trained (and checkpointed) otherwise."""
-    config = get_preset(config) if isinstance(config, str) else config
-    epochs = _profile(profile)["epochs"]
-    return train_vae(
-        config, train, epochs, seed, device, study_runs_dir(profile, runs_dir), resume=True,
-        progress=progress,
-    )  # fmt: skip
 
 
 def study_vaes(
