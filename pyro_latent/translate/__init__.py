@@ -8,6 +8,12 @@ r"""Moving a concept from one model's latent space to another's by posterior inf
   matrix, with standard errors, for windows too long to enumerate;
 * :mod:`~pyro_latent.translate.identifiers`: identifiers learned from sampled pairs, scored
   against the exact answer;
+* :mod:`~pyro_latent.translate.latent_mapping`: the same construction between two VAEs, through
+  the images: the formula ``μ₂(decode₁(z₁))`` and Monte-Carlo draws of ``p(z₂ | z₁)`` from the
+  guide and, by importance resampling, from the true posterior;
+* :mod:`~pyro_latent.translate.translators`: the literature's translators fitted on paired
+  encodings (least squares, affine, Procrustes, relative representations, an MLP), in
+  scikit-learn's ``fit``/``transform`` style;
 * :mod:`~pyro_latent.translate.summaries`: the numbers a report quotes (closed forms, census,
   curves, verdicts with their thresholds), as plain data.
 """
@@ -37,6 +43,13 @@ from pyro_latent.translate.identifiers import (
     samples_to_accuracy_by_seed,
     transfer_data,
 )
+from pyro_latent.translate.latent_mapping import (
+    PosteriorMapping,
+    formula_map,
+    mapping_program,
+    posterior_mapping,
+    transferred_expectation,
+)
 from pyro_latent.translate.sampled import (
     Estimate,
     MonteCarloTranslation,
@@ -53,8 +66,35 @@ from pyro_latent.translate.summaries import (
     rao_blackwell_check,
     window_needed,
 )
+from pyro_latent.translate.translators import (
+    TRANSLATORS,
+    AffineTranslator,
+    Centering,
+    LinearTranslator,
+    MLPTranslator,
+    ProcrustesTranslator,
+    RelativeTranslator,
+    StandardScaling,
+    ZeroPadding,
+    make_translator,
+)
 
 __all__ = [
+    "TRANSLATORS",
+    "AffineTranslator",
+    "Centering",
+    "LinearTranslator",
+    "MLPTranslator",
+    "PosteriorMapping",
+    "ProcrustesTranslator",
+    "RelativeTranslator",
+    "StandardScaling",
+    "ZeroPadding",
+    "formula_map",
+    "make_translator",
+    "mapping_program",
+    "posterior_mapping",
+    "transferred_expectation",
     "Estimate",
     "FormulaCheck",
     "MonteCarloTranslation",

@@ -1,0 +1,268 @@
+r"""Translating between two VAEs' latent spaces by posterior inference through the images.
+
+The toy half translates ``l₁ → l₂`` by conditioning on the observations both models explain.
+Two VAEs trained on the same images share their observations ``x``, so the same construction
+carries over to neural models, with VAE 1's decoder and VAE 2's encoder in the roles of the
+toy's ``g₁⁻¹`` and ``g₂``.
+
+**The invertible-case formula** (:func:`formula_map`), the toy's ``c ∘ g₁ ∘ g₂⁻¹`` read the
+other way: decode ``z₁`` to its mean image, encode that with VAE 2's guide mean,
+
+.. math::  z_2 = μ_2\bigl(\mathbb E_1[x \mid z_1]\bigr).
+
+**The posterior mapping** (:func:`posterior_mapping`) keeps the uncertainty both steps carry,
+
+.. math::  p(z_2 \mid z_1) = \int p_2(z_2 \mid x)\, p_1(x \mid z_1)\, dx,
+
+by Monte Carlo, written as the Pyro program :func:`mapping_program`: draw images
+``x_s ~ p₁(x | z₁)`` from VAE 1's likelihood (Bernoulli pixels), then ``z₂`` given each image,
+
+* from VAE 2's amortised guide ``q₂(z | x_s)``; and
+* from VAE 2's *true* posterior ``p₂(z | x_s) ∝ N(z; 0, I) p₂(x_s | z)`` by sampling-importance-
+  resampling with the guide as proposal: ``z_k ~ q₂(z | x_s)``, ``k = 1..K``, weights
+  ``w_k ∝ p₂(x_s, z_k) / q₂(z_k | x_s)``, and one ``z_k`` kept with probability ``w_k``.  The
+  weights' effective sample size ``(Σ w)² / Σ w²`` (out of ``K``) says how far the guide is from
+  the posterior on VAE 1's images, which VAE 2 never saw.
+
+**The deterministic limit.**  With ``likelihood="mean"`` the image is VAE 1's mean image (a point
+mass, ``pyro.distributions.Delta``) and ``z₂ ~ q₂(z | E₁[x | z₁])``, whose mean is exactly the
+formula's point; the tests check that the Monte-Carlo mean converges to it.  With ``draw="mean"``
+as well, every draw *is* the formula's point.
+
+Draws use a private, seeded RNG (``torch.random.fork_rng``), so the global RNG is left alone and
+the same seed gives the same draws.  :meth:`PosteriorMapping.to_inference_data` returns ArviZ
+``InferenceData`` (one chain; dimensions ``draw``, ``point``, ``latent``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyro
+import pyro.distributions as dist
+import torch
+from pyro import poutine
+
+from pyro_latent._checks import check_nonnegative_int, check_positive_int
+
+__all__ = [
+    "LIKELIHOODS",
+    "PosteriorMapping",
+    "formula_map",
+    "mapping_program",
+    "posterior_mapping",
+    "transferred_expectation",
+]
+
+LIKELIHOODS = ("sample", "mean")
+DRAWS = ("guide", "mean")
+
+
+def _check_pair(src, dst) -> None:
+    for name, vae in (("src", src), ("dst", dst)):
+        if not (hasattr(vae, "encode") and hasattr(vae, "decode") and hasattr(vae, "latent_dim")):
+            raise TypeError(f"{name} must be a VAE (encode/decode/latent_dim); got {type(vae)}")
+
+
+@torch.no_grad()
+def formula_map(src, dst, z1: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """``μ₂(decode₁(z₁))`` for latents ``z1 [N, D₁]`` of ``src``: ``[N, D₂]`` on the CPU."""
+    _check_pair(src, dst)
+    z1 = src.check_latents(z1)
+    batch_size = check_positive_int(batch_size, "batch_size")
+    out = [
+        dst.encode(src.decode(z1[i : i + batch_size]))[0].cpu()
+        for i in range(0, z1.shape[0], batch_size)
+    ]
+    return torch.cat(out) if out else torch.empty(0, dst.latent_dim)
+
+
+def mapping_program(src, dst, z1: torch.Tensor, num_draws: int, likelihood: str = "sample"):
+    """The Pyro program of ``p(z₂ | z₁)``: plates ``draws`` (``S``, dim -2) and ``points``
+    (``N``, dim -1); sites ``x [S, N, 784]`` (VAE 1's likelihood, or its mean as a ``Delta``)
+    and ``z2 [S, N, D₂]`` (VAE 2's guide given ``x``).  Returns ``z2``."""
+    logits = src.decoder(z1)  # [N, 784]
+    with pyro.plate("draws", num_draws, dim=-2), pyro.plate("points", z1.shape[0], dim=-1):
+        if likelihood == "mean":
+            mean = src.decode(z1).expand(num_draws, *logits.shape)
+            x = pyro.sample("x", dist.Delta(mean, event_dim=1))
+        else:
+            x = pyro.sample("x", src.likelihood(logits.expand(num_draws, *logits.shape)))
+        loc, scale = dst.encoder(x.to(dst.dtype))
+        return pyro.sample("z2", dist.Normal(loc, scale).to_event(1))
+
+
+@dataclass
+class PosteriorMapping:
+    """Draws of ``p(z₂ | z₁)`` for ``N`` points ``z1``: ``guide [S, N, D₂]`` (``z₂ ~ q₂(z | x)``),
+    ``posterior [S, N, D₂]`` (importance-resampled from ``p₂(z | x)``, or ``None``), the
+    weights' effective sample size ``ess [S, N]`` (out of ``num_proposals``) and the formula's
+    point ``formula [N, D₂]``."""
+
+    z1: torch.Tensor
+    formula: torch.Tensor
+    guide: torch.Tensor
+    posterior: torch.Tensor | None
+    ess: torch.Tensor | None
+    num_proposals: int
+    likelihood: str
+
+    def draws(self, which: str = "posterior") -> torch.Tensor:
+        """The ``[S, N, D₂]`` draws of ``which`` (``"guide"`` or ``"posterior"``)."""
+        if which == "guide":
+            return self.guide
+        if which != "posterior":
+            raise ValueError(f"which must be 'guide' or 'posterior'; got {which!r}")
+        if self.posterior is None:
+            raise ValueError("this mapping was drawn with num_proposals=0: no posterior draws")
+        return self.posterior
+
+    def offsets(self, which: str = "posterior") -> dict:
+        """Per point: the formula's distance from the Monte-Carlo mean, in latent units and in
+        standard errors of that mean (``‖f - m̄‖ / sqrt(Σ_d s_d² / S)``), and the spread of
+        ``z₂`` (root mean per-dimension variance of the draws)."""
+        draws = self.draws(which).double()
+        S = draws.shape[0]
+        mean, var = draws.mean(0), draws.var(0, unbiased=S > 1)
+        distance = (self.formula.double() - mean).norm(dim=-1)
+        standard_error = (var.sum(-1) / S).sqrt()
+        return {
+            "distance": distance,
+            "z_score": distance / standard_error.clamp_min(1e-12),
+            "spread": var.mean(-1).sqrt(),
+        }
+
+    def summary(self) -> dict:
+        """Medians over points of :meth:`offsets` for both draws, and the ESS statistics."""
+        out = {"points": int(self.z1.shape[0]), "draws": int(self.guide.shape[0])}
+        for which in ("guide", "posterior"):
+            if which == "posterior" and self.posterior is None:
+                continue
+            offsets = self.offsets(which)
+            out[which] = {k: float(v.median()) for k, v in offsets.items()}
+        if self.ess is not None:
+            out["ess"] = {
+                "num_proposals": self.num_proposals,
+                "median": float(self.ess.median()),
+                "min": float(self.ess.min()),
+                "fraction_below_10": float((self.ess < 10).double().mean()),
+            }
+        return out
+
+    def to_inference_data(self):
+        """ArviZ ``InferenceData``: posterior ``z2_guide`` and ``z2_posterior`` (chain 1, draws,
+        points, latent), sample stats ``ess``, constant data ``z1`` and ``formula``."""
+        import arviz as az
+
+        posterior = {"z2_guide": self.guide.numpy()[None]}
+        if self.posterior is not None:
+            posterior["z2_posterior"] = self.posterior.numpy()[None]
+        dims = {name: ["point", "latent"] for name in posterior}
+        stats = {}
+        if self.ess is not None:
+            stats["ess"] = self.ess.numpy()[None]
+            dims["ess"] = ["point"]
+        return az.from_dict(
+            posterior=posterior,
+            sample_stats=stats or None,
+            constant_data={"z1": self.z1.numpy(), "formula": self.formula.numpy()},
+            dims={**dims, "z1": ["point", "latent_src"], "formula": ["point", "latent"]},
+        )
+
+
+def _importance_resample(dst, x: torch.Tensor, num_proposals: int):
+    """One draw from ``p₂(z | x)`` per image ``x [B, 784]`` by sampling-importance-resampling
+    with ``q₂(z | x)`` as proposal; returns the draws ``[B, D₂]`` and the ESS ``[B]``."""
+    loc, scale = dst.encoder(x)
+    guide = dist.Normal(loc, scale).to_event(1)
+    z = guide.sample((num_proposals,))  # [K, B, D₂]
+    prior = dist.Normal(torch.zeros_like(loc), torch.ones_like(loc)).to_event(1)
+    log_w = prior.log_prob(z) + dst.likelihood(dst.decoder(z)).log_prob(x) - guide.log_prob(z)
+    log_w = log_w.double()
+    if not bool(torch.isfinite(log_w).all()):
+        raise FloatingPointError("an importance weight is not finite")
+    weights = torch.softmax(log_w, 0)  # [K, B]
+    ess = 1.0 / weights.square().sum(0)
+    pick = torch.multinomial(weights.T, 1).squeeze(-1)  # [B]
+    return z[pick, torch.arange(x.shape[0])], ess
+
+
+@torch.no_grad()
+def posterior_mapping(
+    src,
+    dst,
+    z1: torch.Tensor,
+    num_draws: int = 64,
+    *,
+    num_proposals: int = 100,
+    likelihood: str = "sample",
+    draw: str = "guide",
+    seed: int = 0,
+    batch_points: int = 64,
+) -> PosteriorMapping:
+    """Monte-Carlo draws of ``p(z₂ | z₁)`` (module docstring) for the points ``z1 [N, D₁]``.
+
+    Args:
+        src, dst: VAE 1 (whose likelihood draws the images) and VAE 2 (whose guide and
+            posterior give ``z₂``).
+        num_draws: images ``S`` per point, one ``z₂`` per image from each of guide and posterior.
+        num_proposals: guide proposals ``K`` per image for the importance-resampled posterior;
+            0 skips the posterior.
+        likelihood: ``"sample"`` draws Bernoulli images; ``"mean"`` takes VAE 1's mean image (the
+            deterministic limit).
+        draw: ``"guide"`` samples ``q₂``; ``"mean"`` takes its mean (with ``likelihood="mean"``
+            every draw is then the formula's point).
+        seed: seeds a private RNG; the global RNG is untouched.
+        batch_points: points per batch (bounds memory at ``K·S·batch_points`` decodes).
+    """
+    _check_pair(src, dst)
+    z1 = src.check_latents(z1)
+    S = check_positive_int(num_draws, "num_draws")
+    K = check_nonnegative_int(num_proposals, "num_proposals")
+    seed = check_nonnegative_int(seed, "seed")
+    batch_points = check_positive_int(batch_points, "batch_points")
+    if likelihood not in LIKELIHOODS:
+        raise ValueError(f"likelihood must be one of {LIKELIHOODS}; got {likelihood!r}")
+    if draw not in DRAWS:
+        raise ValueError(f"draw must be one of {DRAWS}; got {draw!r}")
+    if z1.shape[0] == 0:
+        raise ValueError("z1 holds no points")
+    if K == 1:
+        raise ValueError("num_proposals must be 0 (no posterior) or at least 2")
+    guide_draws, posterior_draws, ess = [], [], []
+    devices = [src.device] if src.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        for start in range(0, z1.shape[0], batch_points):
+            batch = z1[start : start + batch_points]
+            trace = poutine.trace(mapping_program).get_trace(src, dst, batch, S, likelihood)
+            x = trace.nodes["x"]["value"].to(dst.dtype)  # [S, B, 784]
+            z2 = trace.nodes["z2"]["value"] if draw == "guide" else dst.encoder(x)[0]
+            guide_draws.append(z2.cpu())
+            if K:
+                flat = x.reshape(-1, x.shape[-1])
+                z, e = _importance_resample(dst, flat, K)
+                posterior_draws.append(z.reshape(S, -1, dst.latent_dim).cpu())
+                ess.append(e.reshape(S, -1).cpu())
+    return PosteriorMapping(
+        z1=z1.cpu(),
+        formula=formula_map(src, dst, z1),
+        guide=torch.cat(guide_draws, 1),
+        posterior=torch.cat(posterior_draws, 1) if K else None,
+        ess=torch.cat(ess, 1) if K else None,
+        num_proposals=K,
+        likelihood=likelihood,
+    )
+
+
+def transferred_expectation(identifier, draws: torch.Tensor) -> np.ndarray:
+    """``E[f(z) | ·] ≈ (1/S) Σ_s f(z_s)`` per point, for draws ``[S, N, D]`` and a fitted
+    scikit-learn ``identifier`` (``predict``, or ``predict_proba`` averaged for classifiers:
+    returns ``[N]`` or ``[N, C]``)."""
+    S, N, D = draws.shape
+    flat = draws.reshape(S * N, D).double().numpy()
+    if hasattr(identifier, "predict_proba"):
+        proba = identifier.predict_proba(flat)
+        return proba.reshape(S, N, -1).mean(0)
+    return np.asarray(identifier.predict(flat), dtype=float).reshape(S, N).mean(0)
