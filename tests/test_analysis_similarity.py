@@ -271,12 +271,15 @@ def test_latent_agreement_gives_mse_over_all_entries_and_mean_r2():
     Y_true = np.array([[0.0, 10.0], [1.0, 20.0], [2.0, 30.0], [3.0, 40.0]])
     Y_pred = Y_true + np.array([[1.0, 0.0], [-1.0, 0.0], [1.0, 0.0], [-1.0, 10.0]])
     out = latent_agreement(Y_pred, Y_true)
-    assert set(out) == {"mse", "r2"} and all(isinstance(v, float) for v in out.values())
+    assert set(out) == {"mse", "r2", "r2_weighted"}
+    assert all(isinstance(v, float) for v in out.values())
     assert out["mse"] == pytest.approx((4 * 1.0 + 100.0) / 8)
     r2_first = 1 - 4.0 / 5.0  # residual sum 4, total sum of squares 5
     r2_second = 1 - 100.0 / 500.0
     assert out["r2"] == pytest.approx((r2_first + r2_second) / 2)
-    assert latent_agreement(torch.tensor(Y_true), Y_true) == {"mse": 0.0, "r2": 1.0}
+    assert out["r2_weighted"] == pytest.approx(1 - (4.0 + 100.0) / (5.0 + 500.0))
+    perfect = {"mse": 0.0, "r2": 1.0, "r2_weighted": 1.0}
+    assert latent_agreement(torch.tensor(Y_true), Y_true) == perfect
 
 
 def test_latent_agreement_needs_matching_shapes_and_two_items():

@@ -313,7 +313,11 @@ def latent_agreement(Y_pred, Y_true) -> dict[str, float]:
     * ``"mse"``: the squared error averaged over all ``N × d`` entries (equally: over items of
       the per-item mean over dimensions), scikit-learn's ``mean_squared_error``;
     * ``"r2"``: scikit-learn's ``r2_score`` per dimension, averaged with equal weights
-      (``"uniform_average"``); a constant target dimension scores 1 if predicted exactly, else 0.
+      (``"uniform_average"``); a constant target dimension scores 1 if predicted exactly, else 0;
+    * ``"r2_weighted"``: the same, each dimension weighted by its variance in ``Y_true``
+      (``"variance_weighted"``), i.e. ``1 − Σ‖residual‖² / Σ‖Y_true − Ȳ‖²``.  A VAE's inactive
+      dimensions barely vary, so a small error there sinks the uniform average while hardly
+      mattering to the code; the weighted score is the one to read for VAE latents.
     """
     from sklearn.metrics import mean_squared_error, r2_score
 
@@ -327,4 +331,5 @@ def latent_agreement(Y_pred, Y_true) -> dict[str, float]:
     return {
         "mse": float(mean_squared_error(Y_true, Y_pred)),
         "r2": float(r2_score(Y_true, Y_pred, multioutput="uniform_average")),
+        "r2_weighted": float(r2_score(Y_true, Y_pred, multioutput="variance_weighted")),
     }

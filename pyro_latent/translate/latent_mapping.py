@@ -30,8 +30,18 @@ formula's point; the tests check that the Monte-Carlo mean converges to it.  Wit
 as well, every draw *is* the formula's point.
 
 Draws use a private, seeded RNG (``torch.random.fork_rng``), so the global RNG is left alone and
-the same seed gives the same draws.  :meth:`PosteriorMapping.to_inference_data` returns ArviZ
-``InferenceData`` (one chain; dimensions ``draw``, ``point``, ``latent``).
+the same seed and ``batch_points`` give the same draws (the points are drawn batch by batch, so
+another batch size draws other, equally valid, numbers).
+
+**Inactive dimensions.**  Where VAE 2's code is inactive, its posterior is its prior whatever
+the image, so draws of ``z₂`` spread like ``N(0, 1)`` there however certain the rest of the code
+is.  :meth:`PosteriorMapping.offsets` and :meth:`PosteriorMapping.summary` therefore take a mask
+of the dimensions to measure (for instance VAE 2's active units), and the mapping keeps, beside
+the draws, VAE 2's encoder mean of every drawn image (``means``): an identifier fitted on encoder
+means should be averaged over those, not over draws it never saw in training.
+
+:meth:`PosteriorMapping.to_inference_data` returns ArviZ ``InferenceData`` (one chain;
+dimensions ``draw``, ``point``, ``latent``).
 """
 
 from __future__ import annotations
@@ -96,36 +106,50 @@ def mapping_program(src, dst, z1: torch.Tensor, num_draws: int, likelihood: str 
 @dataclass
 class PosteriorMapping:
     """Draws of ``p(z₂ | z₁)`` for ``N`` points ``z1``: ``guide [S, N, D₂]`` (``z₂ ~ q₂(z | x)``),
-    ``posterior [S, N, D₂]`` (importance-resampled from ``p₂(z | x)``, or ``None``), the
-    weights' effective sample size ``ess [S, N]`` (out of ``num_proposals``) and the formula's
-    point ``formula [N, D₂]``."""
+    ``posterior [S, N, D₂]`` (importance-resampled from ``p₂(z | x)``, or ``None``), VAE 2's
+    encoder means of the drawn images ``means [S, N, D₂]`` (``μ₂(x_s)``), the weights'
+    effective sample size ``ess [S, N]`` (out of ``num_proposals``) and the formula's point
+    ``formula [N, D₂]``."""
 
     z1: torch.Tensor
     formula: torch.Tensor
     guide: torch.Tensor
+    means: torch.Tensor
     posterior: torch.Tensor | None
     ess: torch.Tensor | None
     num_proposals: int
     likelihood: str
 
     def draws(self, which: str = "posterior") -> torch.Tensor:
-        """The ``[S, N, D₂]`` draws of ``which`` (``"guide"`` or ``"posterior"``)."""
+        """The ``[S, N, D₂]`` draws of ``which``: ``"guide"``, ``"posterior"`` or ``"means"``
+        (VAE 2's encoder mean of each drawn image)."""
         if which == "guide":
             return self.guide
+        if which == "means":
+            return self.means
         if which != "posterior":
-            raise ValueError(f"which must be 'guide' or 'posterior'; got {which!r}")
+            raise ValueError(f"which must be 'guide', 'posterior' or 'means'; got {which!r}")
         if self.posterior is None:
             raise ValueError("this mapping was drawn with num_proposals=0: no posterior draws")
         return self.posterior
 
-    def offsets(self, which: str = "posterior") -> dict:
+    def offsets(self, which: str = "posterior", dims=None) -> dict:
         """Per point: the formula's distance from the Monte-Carlo mean, in latent units and in
         standard errors of that mean (``‖f - m̄‖ / sqrt(Σ_d s_d² / S)``), and the spread of
-        ``z₂`` (root mean per-dimension variance of the draws)."""
-        draws = self.draws(which).double()
+        ``z₂`` (root mean per-dimension variance of the draws), over the dimensions ``dims``
+        (a boolean mask ``[D₂]``; default all)."""
+        draws, formula = self.draws(which).double(), self.formula.double()
+        if dims is not None:
+            dims = torch.as_tensor(np.asarray(dims, dtype=bool))
+            if dims.shape != (draws.shape[-1],) or not bool(dims.any()):
+                raise ValueError(
+                    f"dims must be a boolean mask of length {draws.shape[-1]} with at least one "
+                    f"True; got shape {tuple(dims.shape)}"
+                )
+            draws, formula = draws[..., dims], formula[..., dims]
         S = draws.shape[0]
         mean, var = draws.mean(0), draws.var(0, unbiased=S > 1)
-        distance = (self.formula.double() - mean).norm(dim=-1)
+        distance = (formula - mean).norm(dim=-1)
         standard_error = (var.sum(-1) / S).sqrt()
         return {
             "distance": distance,
@@ -133,13 +157,16 @@ class PosteriorMapping:
             "spread": var.mean(-1).sqrt(),
         }
 
-    def summary(self) -> dict:
-        """Medians over points of :meth:`offsets` for both draws, and the ESS statistics."""
+    def summary(self, dims=None) -> dict:
+        """Medians over points of :meth:`offsets` (over ``dims``) for every kind of draw, and the
+        ESS statistics."""
         out = {"points": int(self.z1.shape[0]), "draws": int(self.guide.shape[0])}
-        for which in ("guide", "posterior"):
+        if dims is not None:
+            out["dims"] = int(np.asarray(dims, dtype=bool).sum())
+        for which in ("guide", "posterior", "means"):
             if which == "posterior" and self.posterior is None:
                 continue
-            offsets = self.offsets(which)
+            offsets = self.offsets(which, dims)
             out[which] = {k: float(v.median()) for k, v in offsets.items()}
         if self.ess is not None:
             out["ess"] = {
@@ -155,7 +182,10 @@ class PosteriorMapping:
         points, latent), sample stats ``ess``, constant data ``z1`` and ``formula``."""
         import arviz as az
 
-        posterior = {"z2_guide": self.guide.numpy()[None]}
+        posterior = {
+            "z2_guide": self.guide.numpy()[None],
+            "z2_image_means": self.means.numpy()[None],
+        }
         if self.posterior is not None:
             posterior["z2_posterior"] = self.posterior.numpy()[None]
         dims = {name: ["point", "latent"] for name in posterior}
@@ -230,16 +260,19 @@ def posterior_mapping(
         raise ValueError("z1 holds no points")
     if K == 1:
         raise ValueError("num_proposals must be 0 (no posterior) or at least 2")
-    guide_draws, posterior_draws, ess = [], [], []
-    devices = [src.device] if src.device.type == "cuda" else []
+    guide_draws, mean_draws, posterior_draws, ess = [], [], [], []
+    # manual_seed reseeds every CUDA device, so restore them all, not only the VAEs' own
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         for start in range(0, z1.shape[0], batch_points):
             batch = z1[start : start + batch_points]
             trace = poutine.trace(mapping_program).get_trace(src, dst, batch, S, likelihood)
             x = trace.nodes["x"]["value"].to(dst.dtype)  # [S, B, 784]
-            z2 = trace.nodes["z2"]["value"] if draw == "guide" else dst.encoder(x)[0]
+            loc = dst.encoder(x)[0]
+            z2 = trace.nodes["z2"]["value"] if draw == "guide" else loc
             guide_draws.append(z2.cpu())
+            mean_draws.append(loc.cpu())
             if K:
                 flat = x.reshape(-1, x.shape[-1])
                 z, e = _importance_resample(dst, flat, K)
@@ -249,6 +282,7 @@ def posterior_mapping(
         z1=z1.cpu(),
         formula=formula_map(src, dst, z1),
         guide=torch.cat(guide_draws, 1),
+        means=torch.cat(mean_draws, 1),
         posterior=torch.cat(posterior_draws, 1) if K else None,
         ess=torch.cat(ess, 1) if K else None,
         num_proposals=K,
@@ -260,6 +294,10 @@ def transferred_expectation(identifier, draws: torch.Tensor) -> np.ndarray:
     """``E[f(z) | ·] ≈ (1/S) Σ_s f(z_s)`` per point, for draws ``[S, N, D]`` and a fitted
     scikit-learn ``identifier`` (``predict``, or ``predict_proba`` averaged for classifiers:
     returns ``[N]`` or ``[N, C]``)."""
+    if not isinstance(draws, torch.Tensor) or draws.ndim != 3:
+        raise ValueError(
+            f"draws must be a [S, N, D] tensor; got {getattr(draws, 'shape', type(draws))}"
+        )
     S, N, D = draws.shape
     flat = draws.reshape(S * N, D).double().numpy()
     if hasattr(identifier, "predict_proba"):

@@ -240,7 +240,7 @@ class _Translator(TransformerMixin, BaseEstimator):
     """Shared ``fit``/``transform``/``score`` of the translators.
 
     Subclasses store their parameters (including ``n_pairs`` and ``random_state``) and define
-    ``_min_pairs(d_src)``, ``_fit(X, Y, rng)`` and ``_transform(Z)``.  ``fit`` checks the
+    ``min_pairs(d_src)``, ``_fit(X, Y, rng)`` and ``_transform(Z)``.  ``fit`` checks the
     pairs, draws the ``n_pairs`` subset and records ``n_features_in_`` (``d_src``),
     ``n_features_out_`` (``d_dst``), ``pair_indices_`` and ``n_pairs_fit_``.
     """
@@ -290,11 +290,12 @@ class _Translator(TransformerMixin, BaseEstimator):
     def _check_params(self) -> None:
         """Validate the method's own parameters (``n_pairs`` and ``random_state`` are shared)."""
 
-    def _min_pairs(self, d_src: int) -> int:
+    def min_pairs(self, d_src: int) -> int:
+        """The fewest pairs this translator can be fitted on, for ``d_src`` source dimensions."""
         raise NotImplementedError
 
     def _check_enough_pairs(self, n: int, d_src: int) -> None:
-        needed = self._min_pairs(d_src)
+        needed = self.min_pairs(d_src)
         if n < needed:
             raise ValueError(
                 f"{type(self).__name__} needs at least {needed} pairs for {d_src}-dimensional "
@@ -324,7 +325,7 @@ class LinearTranslator(_Translator):
         self.n_pairs = n_pairs
         self.random_state = random_state
 
-    def _min_pairs(self, d_src: int) -> int:
+    def min_pairs(self, d_src: int) -> int:
         return d_src
 
     def _fit(self, X, Y, rng):
@@ -357,7 +358,7 @@ class AffineTranslator(_Translator):
     def _check_params(self):
         _check_nonnegative_float(self.alpha, "alpha")
 
-    def _min_pairs(self, d_src: int) -> int:
+    def min_pairs(self, d_src: int) -> int:
         return d_src + 1 if float(self.alpha) == 0.0 else 2
 
     def _fit(self, X, Y, rng):
@@ -393,7 +394,7 @@ class ProcrustesTranslator(_Translator):
         self.n_pairs = n_pairs
         self.random_state = random_state
 
-    def _min_pairs(self, d_src: int) -> int:
+    def min_pairs(self, d_src: int) -> int:
         return 2
 
     def _fit(self, X, Y, rng):
@@ -462,7 +463,7 @@ class RelativeTranslator(_Translator):
             raise ValueError(f"center must be True or False, got {self.center!r}")
         _check_nonnegative_float(self.alpha, "alpha")
 
-    def _min_pairs(self, d_src: int) -> int:
+    def min_pairs(self, d_src: int) -> int:
         return 2
 
     def _check_enough_pairs(self, n: int, d_src: int) -> None:
@@ -557,7 +558,7 @@ class MLPTranslator(_Translator):
             check_positive_int(self.batch_size, "batch_size")
         _check_nonnegative_float(self.tol, "tol")
 
-    def _min_pairs(self, d_src: int) -> int:
+    def min_pairs(self, d_src: int) -> int:
         return 2
 
     def _fit(self, X, Y, rng):
