@@ -4,9 +4,17 @@ r"""Coordinate-free analyses of latent spaces: what two models' codes share, wha
   ``X [N, p]`` and ``Y [N, q]``: HSIC (:func:`hsic` on Gram matrices, :func:`linear_hsic` from
   features), linear CKA with the unbiased estimator (:func:`linear_cka`), shared nearest
   neighbours (:func:`knn_jaccard`), the rank of each translated code's true partner
-  (:func:`neighbour_mrr`) and pointwise error (:func:`latent_agreement`).
-
-Jacobians of the maps between latent spaces and the topology of the clouds are to come.
+  (:func:`neighbour_mrr`) and pointwise error (:func:`latent_agreement`);
+* :mod:`~pyro_latent.analysis.jacobians`: singular values of a decoder's Jacobian and of each
+  layer-to-layer map, and effective ranks (seed 003's low-rank factorisation);
+* :mod:`~pyro_latent.analysis.reparametrize`: invertible maps of a latent space (rotation,
+  linear, monotone-then-rotation) and a VAE wrapped so that it is the same function in new
+  coordinates; :mod:`~pyro_latent.analysis.invariance`: the study's measurements under them;
+* :mod:`~pyro_latent.analysis.level_sets`: HDBSCAN's level-set tree of a cloud, its class
+  composition, and matching two trees by shape alone (seed 002);
+  :mod:`~pyro_latent.analysis.gromov`: Gromov–Wasserstein matching of two clouds;
+  :mod:`~pyro_latent.analysis.unpaired`: both as translators without paired data, scored
+  against paired ones.
 
 >>> import numpy as np
 >>> from pyro_latent.analysis import linear_cka

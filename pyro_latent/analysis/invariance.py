@@ -1,0 +1,211 @@
+r"""Which of the study's measurements survive a change of latent coordinates.
+
+Seed 003's constraint: an interpretability result should not depend on the coordinates a model
+happens to use.  Re-parametrise a trained VAE's latent with an invertible map ``φ``,
+``y = φ(z)``, and wrap its encoder and decoder (:class:`~pyro_latent.analysis.reparametrize.
+ReparametrizedVAE`): ``encode' = φ ∘ encode``, ``decode' = decode ∘ φ⁻¹``.  The wrapped model is
+the same function of the images, so any quantity that changes under the wrap is a fact about
+the coordinates, not about the model.
+
+:func:`coordinate_measurements` takes every analysis of the study on one (wrapped) VAE:
+
+* **active units** ``#{d : Var_x μ_d(x) > 0.01}`` and the sorted per-axis variances: defined
+  axis by axis, so a rotation that spreads one active direction over several axes changes them;
+* **Jacobian rank**, the median over test codes of the number of singular values of
+  ``∂decode'/∂y`` above ``10⁻²·σ_max``: ``∂decode'/∂y = (∂decode/∂z)(∂φ⁻¹/∂y)`` and the second
+  factor is invertible, so the rank is a property of the model (the singular values are not);
+* **CKA** with another VAE's codes: linear CKA is invariant to orthogonal maps and isotropic
+  scaling only, so a general linear or nonlinear ``φ`` moves it;
+* **translator quality**: an affine translator from the codes into another VAE's space, its
+  variance-weighted ``R²`` and the stitched reconstruction MSE: an affine ``φ`` is absorbed by
+  the affine fit, a nonlinear one is not;
+* **concept-direction purity** of the height regression direction (a regression CAV, ridge
+  ``α = 1`` so that the axes the codes barely use get no weight) traversed from real shoes, in
+  steps of the codes' root-mean-square spread per axis;
+* **the level-set tree** of the codes (node count, leaf purity): density level sets are
+  preserved by any homeomorphism, but the density *estimate* (HDBSCAN's mutual-reachability
+  distances) is Euclidean in the coordinates given.
+
+:func:`invariance_rows` compares each map's value with the identity's, relative to a tolerance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+from sklearn.metrics import r2_score
+
+from pyro_latent.analysis.jacobians import decoder_spectra, effective_rank
+from pyro_latent.analysis.level_sets import level_set_tree, purity_by_depth
+from pyro_latent.analysis.reparametrize import (
+    Identity,
+    Linear,
+    MonotoneRotation,
+    ReparametrizedVAE,
+    Rotation,
+)
+from pyro_latent.analysis.similarity import linear_cka
+
+__all__ = [
+    "QUANTITIES",
+    "coordinate_measurements",
+    "invariance_rows",
+    "reparametrizations",
+    "wrapped",
+]
+
+QUANTITIES = (
+    "active_units",
+    "axis_variance",
+    "jacobian_rank",
+    "top_singular_value",
+    "cka",
+    "translator_r2",
+    "stitched_mse",
+    "height_purity",
+    "tree_nodes",
+    "tree_leaf_purity",
+)
+# steps along a direction, in root-mean-square spreads of the codes per axis (a rotation keeps it)
+ALPHAS = (-3.0, -2.25, -1.5, -0.75, 0.0, 0.75, 1.5, 2.25, 3.0)
+
+
+def reparametrizations(dim: int, seed: int = 0) -> dict:
+    """The maps of the study: identity, a random rotation, a random linear map (condition
+    number 10) and elementwise monotone maps followed by a rotation."""
+    return {
+        "identity": Identity(dim),
+        "rotation": Rotation(dim, seed),
+        "linear": Linear(dim, seed, condition=10.0),
+        "monotone-rotation": MonotoneRotation(dim, seed),
+    }
+
+
+def wrapped(vae, phi) -> ReparametrizedVAE:
+    """``vae`` re-parametrised by ``phi`` (the identity too, so every column runs the same
+    code)."""
+    return ReparametrizedVAE(vae, phi).eval()
+
+
+@torch.no_grad()
+def _codes(vae, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    parts = [
+        vae.encode(images[i : i + batch_size])[0].cpu() for i in range(0, len(images), batch_size)
+    ]
+    return torch.cat(parts).double()
+
+
+@torch.no_grad()
+def _decode(vae, y: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    y = y.to(vae.dtype)
+    return torch.cat(
+        [vae.decode(y[i : i + batch_size]).cpu() for i in range(0, len(y), batch_size)]
+    )
+
+
+def coordinate_measurements(
+    vae,
+    images: torch.Tensor,
+    labels: np.ndarray,
+    *,
+    target_vae,
+    target_codes: np.ndarray,
+    shoes: np.ndarray,
+    heights: np.ndarray,
+    spreads: Mapping,
+    jacobian_points: int = 100,
+    tree_points: int = 1000,
+    purity_shoes: int = 10,
+    min_cluster_size: int = 25,
+) -> dict:
+    """The quantities of the module docstring for one VAE (wrapped or not) on test images.
+
+    Args:
+        vae: the VAE, or a :class:`ReparametrizedVAE`.
+        images, labels: test images ``[N, 784]`` and their classes.
+        target_vae, target_codes: another VAE and its encoder means of the same images, for CKA
+            and the affine translator (fitted on the first half, scored on the second).
+        shoes, heights: indices of shoe images among ``images`` and their measured heights.
+        spreads: the meters' spreads over real shoes (``concepts.traversal.meter_spreads``).
+    """
+    from pyro_latent.concepts.directions import RegressionCAV
+    from pyro_latent.concepts.traversal import traversal_record
+    from pyro_latent.translate.translators import make_translator
+
+    y = _codes(vae, images)
+    variance = y.var(0).numpy()
+    s = decoder_spectra(vae.decode, y[:jacobian_points].to(vae.dtype))
+    half = len(y) // 2
+    target = np.asarray(target_codes, dtype=float)
+    affine = make_translator("affine").fit(y[:half].numpy(), target[:half])
+    translated = affine.transform(y[half:].numpy())
+    stitched = _decode(target_vae, torch.as_tensor(translated)).double()
+    cav = RegressionCAV(alpha=1.0).fit(y[shoes].numpy(), heights)
+    spread = float(y.var(0).mean().sqrt())
+    alphas = [a * spread for a in ALPHAS]
+    purities = [
+        traversal_record(
+            vae.decode, y[i].to(vae.dtype), cav.direction_.to(vae.dtype), alphas, spreads
+        )["purity"]
+        for i in shoes[:purity_shoes]
+    ]
+    tree = level_set_tree(y[:tree_points].numpy(), min_cluster_size=min_cluster_size)
+    depths = purity_by_depth(tree, np.asarray(labels)[:tree_points])
+    leaves = [tree.nodes[i] for i in tree.leaves]
+    leaf_purity = sum(np.bincount(np.asarray(labels)[n.members]).max() for n in leaves) / sum(
+        len(n.members) for n in leaves
+    )
+    return {
+        "active_units": int((variance > 0.01).sum()),
+        "axis_variance": sorted(variance.tolist(), reverse=True),
+        "jacobian_rank": float(np.median(effective_rank(s, 1e-2))),
+        "top_singular_value": float(s[:, 0].median()),
+        "cka": linear_cka(y.numpy(), target),
+        "translator_r2": float(
+            r2_score(target[half:], translated, multioutput="variance_weighted")
+        ),
+        "stitched_mse": float((stitched - images[half:].double()).square().mean()),
+        "height_purity": float(np.median([p for p in purities if p is not None])),
+        "tree_nodes": len(tree.nodes),
+        "tree_leaf_purity": float(leaf_purity),
+        "tree_purity_by_depth": depths,
+    }
+
+
+def _relative_change(value, reference) -> float:
+    a, b = np.atleast_1d(np.asarray(value, float)), np.atleast_1d(np.asarray(reference, float))
+    if a.shape != b.shape:
+        return float("inf")
+    return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-12)))
+
+
+def invariance_rows(
+    measurements: Mapping[str, Mapping],
+    tolerances: Mapping[str, float] | None = None,
+    quantities: Sequence[str] = QUANTITIES,
+    reference: str = "identity",
+) -> list[dict]:
+    """For each quantity, its value under every map, the largest relative change from the
+    ``reference`` map's value, and the maps under which it stays within its tolerance (default
+    0.1%, which only float noise stays within; integer counts must match exactly)."""
+    if reference not in measurements:
+        raise ValueError(f"the reference map {reference!r} is not among {sorted(measurements)}")
+    tolerances = dict(tolerances or {})
+    rows = []
+    for quantity in quantities:
+        tol = tolerances.get(quantity, 1e-3)
+        base = measurements[reference][quantity]
+        changes = {m: _relative_change(v[quantity], base) for m, v in measurements.items()}
+        exact = isinstance(base, int)
+        kept = [m for m, c in changes.items() if m != reference and (c == 0 if exact else c <= tol)]
+        rows.append({
+            "quantity": quantity,
+            "values": {m: v[quantity] for m, v in measurements.items()},
+            "relative_change": {m: c for m, c in changes.items() if m != reference},
+            "tolerance": 0.0 if exact else tol,
+            "invariant_under": kept,
+            "changed_under": [m for m in changes if m not in kept and m != reference],
+        })  # fmt: skip
+    return rows

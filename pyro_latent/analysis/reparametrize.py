@@ -1,0 +1,380 @@
+r"""Invertible changes of coordinates of a latent space, and a VAE seen through one.
+
+A trained VAE with encoder mean ``μ(x)`` and decoder ``f(z)`` is one function of the images,
+``x ↦ f(μ(x))``, written in one of many possible coordinate systems.  For any invertible map
+``φ : ℝ^D → ℝ^D`` the pair
+
+.. math::
+
+    \tilde\mu = \varphi \circ \mu, \qquad \tilde f = f \circ \varphi^{-1}
+
+is another VAE with the same reconstructions, ``f̃(μ̃(x)) = f(μ(x))``, whose latent space is the
+image of the first under ``φ``.  A measure of "how similar are two latent spaces" should not be
+fooled by such a relabelling: a coordinate-free one scores ``(μ, f)`` and ``(μ̃, f̃)`` as the
+same space, a basis-dependent one does not.  :class:`ReparametrizedVAE` builds ``(μ̃, f̃)``.
+
+The maps, each with ``forward(z) -> y``, ``inverse(y) -> z`` and ``jacobian(z)`` on batches
+``[N, D]`` of torch tensors (row ``n`` is one code; all differentiable), column-vector
+convention ``y = A z`` (so a batch is ``z Aᵀ``):
+
+* :class:`Identity`: ``y = z``.
+* :class:`Rotation`: ``y = Q z`` with ``Q`` Haar-distributed on the orthogonal group ``O(D)``
+  (QR of a seeded Gaussian matrix, with the signs of ``R``'s diagonal moved into ``Q`` so that
+  the factorisation, and so the distribution, is unique).  ``det Q = ±1``: a reflection is as
+  likely as a proper rotation, and either preserves every distance.
+* :class:`Linear`: ``y = A z`` with ``A = U diag(s) Vᵀ``, ``U``, ``V`` Haar-orthogonal and the
+  singular values ``s`` evenly spaced in ``log`` from ``√κ`` down to ``1/√κ``, so that
+  ``A`` has condition number ``κ`` and ``|det A| = 1``: it stretches some directions and
+  squashes others without changing volumes.
+* :class:`MonotoneRotation`: ``y = Q g(z)`` with ``g(z) = z + s tanh(z)`` elementwise,
+  ``s ≥ 0``; a nonlinear map whose Jacobian ``Q diag(1 + s sech² z)`` varies from point to
+  point.  ``g`` is inverted by Newton's method (see :meth:`MonotoneRotation.inverse`).
+
+The Jacobian of each map is ``∂y/∂z`` at ``z``, ``[N, D, D]``; ``jacobian_is_constant`` says
+whether it is the same everywhere (every map here but :class:`MonotoneRotation`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from pyro_latent._checks import check_nonnegative_int, check_positive_int, check_probability
+
+__all__ = [
+    "Identity",
+    "LatentMap",
+    "Linear",
+    "MonotoneRotation",
+    "ReparametrizedVAE",
+    "Rotation",
+    "haar_orthogonal",
+]
+
+# Newton's iteration for g(z) = u stops once no step moves z by more than this many ulps.
+_NEWTON_ULPS = 4.0
+# The concavity argument in MonotoneRotation.inverse bounds the iterations needed far below this.
+_NEWTON_MAX_STEPS = 100
+
+
+# ------------------------------------------------------------------------------- helpers
+def haar_orthogonal(dim: int, rng: np.random.Generator) -> np.ndarray:
+    """A ``dim × dim`` orthogonal matrix drawn from the Haar measure on ``O(dim)``.
+
+    ``G = QR`` for a standard Gaussian ``G``; multiplying column ``j`` of ``Q`` by the sign of
+    ``R_jj`` makes the factorisation unique, and then ``Q`` is Haar-distributed (without the
+    fix its distribution depends on the QR routine's sign convention).
+    """
+    Q, R = np.linalg.qr(rng.standard_normal((dim, dim)))
+    signs = np.sign(np.diag(R))
+    signs[signs == 0] = 1.0  # a zero pivot has probability zero, but must not zero a column
+    return Q * signs
+
+
+def _check_batch(z, dim: int, name: str) -> torch.Tensor:
+    """A finite floating-point torch tensor ``[N, dim]``, or a ``ValueError`` naming ``name``."""
+    if not isinstance(z, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor, got {type(z).__name__}")
+    if not z.is_floating_point():
+        raise ValueError(f"{name} must be floating point, got dtype {z.dtype}")
+    if z.ndim != 2 or z.shape[1] != dim:
+        raise ValueError(f"{name} must have shape (N, {dim}), got {tuple(z.shape)}")
+    if not bool(torch.isfinite(z.detach()).all()):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return z
+
+
+def _like(matrix: np.ndarray, z: torch.Tensor) -> torch.Tensor:
+    """A float64 numpy matrix as a tensor of ``z``'s dtype and device."""
+    return torch.as_tensor(matrix).to(device=z.device, dtype=z.dtype)
+
+
+# ------------------------------------------------------------------------------- the maps
+class LatentMap:
+    """An invertible map ``φ : ℝ^D → ℝ^D`` of latent codes, applied to batches ``[N, D]``.
+
+    Subclasses set ``dim``, ``name`` (a short word, used to name reparametrised VAEs) and
+    ``jacobian_is_constant``, and define ``_forward``, ``_inverse`` and ``_jacobian`` on checked
+    inputs.  Calling the map is ``forward``.  Every method computes in its input's dtype and
+    device, and is differentiable with respect to its input.
+    """
+
+    name = "map"
+    jacobian_is_constant = True
+
+    def __init__(self, dim: int):
+        self.dim = check_positive_int(dim, "dim")
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """``y = φ(z)``, ``[N, D]``."""
+        return self._forward(_check_batch(z, self.dim, "z"))
+
+    def inverse(self, y: torch.Tensor) -> torch.Tensor:
+        """``z = φ⁻¹(y)``, ``[N, D]``."""
+        return self._inverse(_check_batch(y, self.dim, "y"))
+
+    def jacobian(self, z: torch.Tensor) -> torch.Tensor:
+        """``∂φ/∂z`` at each row of ``z``: ``[N, D, D]``, entry ``[n, i, k] = ∂y_i/∂z_k``."""
+        return self._jacobian(_check_batch(z, self.dim, "z"))
+
+    __call__ = forward
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(dim={self.dim})"
+
+    def _forward(self, z: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _inverse(self, y: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _jacobian(self, z: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class Identity(LatentMap):
+    """``φ(z) = z``: the control, a reparametrisation that changes nothing."""
+
+    name = "identity"
+
+    def _forward(self, z):
+        return z
+
+    def _inverse(self, y):
+        return y
+
+    def _jacobian(self, z):
+        eye = torch.eye(self.dim, device=z.device, dtype=z.dtype)
+        return eye.expand(z.shape[0], self.dim, self.dim)
+
+
+class _MatrixMap(LatentMap):
+    """``φ(z) = A z`` for a fixed invertible ``A`` (``matrix``) with a known inverse
+    (``inverse_matrix``), both float64 numpy arrays."""
+
+    matrix: np.ndarray
+    inverse_matrix: np.ndarray
+
+    def _forward(self, z):
+        return z @ _like(self.matrix, z).T
+
+    def _inverse(self, y):
+        return y @ _like(self.inverse_matrix, y).T
+
+    def _jacobian(self, z):
+        return _like(self.matrix, z).expand(z.shape[0], self.dim, self.dim)
+
+
+class Rotation(_MatrixMap):
+    """``φ(z) = Q z`` with ``Q`` (``matrix``) Haar-orthogonal, drawn with
+    ``numpy.random.default_rng(seed)`` (:func:`haar_orthogonal`); ``φ⁻¹(y) = Qᵀ y``.
+
+    Args:
+        dim: the latent dimension ``D``.
+        seed: seed of the draw.
+    """
+
+    name = "rotation"
+
+    def __init__(self, dim: int, seed: int = 0):
+        super().__init__(dim)
+        self.seed = check_nonnegative_int(seed, "seed")
+        self.matrix = haar_orthogonal(self.dim, np.random.default_rng(self.seed))
+        # The transpose is the exact inverse; a numerical inverse would only add rounding.
+        self.inverse_matrix = self.matrix.T.copy()
+
+    def __repr__(self) -> str:
+        return f"Rotation(dim={self.dim}, seed={self.seed})"
+
+
+class Linear(_MatrixMap):
+    """``φ(z) = A z``, ``A = U diag(s) Vᵀ`` with condition number ``κ`` and ``|det A| = 1``.
+
+    ``U`` and ``V`` are Haar-orthogonal (drawn in that order with
+    ``numpy.random.default_rng(seed)``) and ``s_k = κ^{1/2 − (k−1)/(D−1)}``, ``k = 1..D``: evenly
+    spaced in ``log s`` from ``½ log κ`` to ``−½ log κ``.  The inverse ``V diag(1/s) Uᵀ`` is
+    assembled from the same factors rather than by inverting ``A`` numerically.
+
+    Args:
+        dim: the latent dimension ``D``.
+        seed: seed of the draw.
+        condition: ``κ = s_max / s_min ≥ 1``; a 1-D map has only one singular value, so
+            ``dim = 1`` needs ``condition = 1``.
+    """
+
+    name = "linear"
+
+    def __init__(self, dim: int, seed: int = 0, condition: float = 10.0):
+        super().__init__(dim)
+        self.seed = check_nonnegative_int(seed, "seed")
+        self.condition = check_probability(
+            condition, "condition", low=1.0, high=math.inf, include_high=False
+        )
+        if self.dim == 1 and self.condition != 1.0:
+            raise ValueError(
+                f"a 1-D linear map has condition number 1, got condition={condition!r}"
+            )
+        rng = np.random.default_rng(self.seed)
+        U, V = haar_orthogonal(self.dim, rng), haar_orthogonal(self.dim, rng)
+        half = 0.5 * math.log(self.condition)
+        self.singular_values = np.exp(np.linspace(half, -half, self.dim))
+        self.matrix = (U * self.singular_values) @ V.T
+        self.inverse_matrix = (V / self.singular_values) @ U.T
+
+    def __repr__(self) -> str:
+        return f"Linear(dim={self.dim}, seed={self.seed}, condition={self.condition:g})"
+
+
+class MonotoneRotation(LatentMap):
+    r"""``φ(z) = Q g(z)``, ``g(z) = z + s tanh(z)`` elementwise, ``Q`` as in :class:`Rotation`.
+
+    ``g' = 1 + s sech²(z) ∈ [1, 1 + s]``, so ``g`` is a strictly increasing bijection of ``ℝ``
+    and ``φ`` is invertible, with Jacobian ``Q diag(1 + s sech² z)`` and ``|det| ∈ [1,
+    (1+s)^D]``: it stretches the region near the origin, up to ``1 + s`` times, and leaves the
+    tails nearly rigid.
+
+    Args:
+        dim: the latent dimension ``D``.
+        seed: seed of ``Q``.
+        strength: ``s ≥ 0`` (``0`` is :class:`Rotation` with the same seed).
+    """
+
+    name = "monotone-rotation"
+    jacobian_is_constant = False
+
+    def __init__(self, dim: int, seed: int = 0, strength: float = 0.5):
+        super().__init__(dim)
+        self.seed = check_nonnegative_int(seed, "seed")
+        self.strength = check_probability(
+            strength, "strength", low=0.0, high=math.inf, include_high=False
+        )
+        self.matrix = haar_orthogonal(self.dim, np.random.default_rng(self.seed))
+
+    def __repr__(self) -> str:
+        return f"MonotoneRotation(dim={self.dim}, seed={self.seed}, strength={self.strength:g})"
+
+    def _g(self, z: torch.Tensor) -> torch.Tensor:
+        return z + self.strength * torch.tanh(z)
+
+    def _g_prime(self, z: torch.Tensor) -> torch.Tensor:
+        return 1.0 + self.strength * (1.0 - torch.tanh(z) ** 2)
+
+    def _forward(self, z):
+        return self._g(z) @ _like(self.matrix, z).T
+
+    def _jacobian(self, z):
+        # Q diag(d): column k of Q scaled by d_k, for every row of the batch.
+        return _like(self.matrix, z) * self._g_prime(z)[:, None, :]
+
+    def _inverse(self, y):
+        r"""``Qᵀ y = u``, then ``g(z) = u`` elementwise by Newton's method.
+
+        ``g`` is odd, concave on ``z ≥ 0`` and convex on ``z ≤ 0``.  For ``u > 0`` the
+        iteration starts from ``z₀ = u / (1 + s)`` (the Newton step from 0, and ``≤ z*``
+        since ``g' ≤ 1 + s``); on a concave increasing function each tangent lies above the
+        graph, so every iterate stays in ``[0, z*]`` and they increase monotonically to the
+        root, quadratically at the end.  ``u < 0`` mirrors this.  The iteration runs without
+        autograd; one last Newton step with autograd on then carries the implicit derivative
+        ``∂z/∂u = 1 / g'(z)``, exact at the root.
+        """
+        u = y @ _like(self.matrix, y)  # Qᵀ y for every row
+        scale = 1.0 + self.strength
+        eps = torch.finfo(y.dtype).eps
+        with torch.no_grad():
+            z = u.detach() / scale
+            for _ in range(_NEWTON_MAX_STEPS):
+                step = (self._g(z) - u.detach()) / self._g_prime(z)
+                z = z - step
+                if bool((step.abs() <= _NEWTON_ULPS * eps * z.abs().clamp_min(1.0)).all()):
+                    break
+        return z - (self._g(z) - u) / self._g_prime(z)
+
+
+# ------------------------------------------------------------------------------- the VAE
+class ReparametrizedVAE(nn.Module):
+    r"""A trained VAE in the coordinates ``y = φ(z)``: the same function of the images.
+
+    ``encode(x) = (φ(μ), σ̃)`` and ``decode(y) = vae.decode(φ⁻¹(y))``, so ``reconstruct(x) =
+    vae.decode(φ⁻¹(φ(μ(x))))`` equals ``vae.reconstruct(x)`` up to rounding.  ``σ̃`` is the
+    per-axis standard deviation of the linearised push-forward of the posterior
+    ``N(μ, diag σ²)``: with ``J = ∂φ/∂z`` at ``μ``,
+
+    .. math::
+
+        \tilde\sigma_i = \sqrt{\bigl(J \operatorname{diag}(\sigma^2) J^\top\bigr)_{ii}}
+            = \sqrt{\textstyle\sum_k J_{ik}^2 \sigma_k^2},
+
+    the marginal scales of ``N(φ(μ), J diag(σ²) Jᵀ)``; the off-diagonal covariances of that
+    Gaussian are dropped, so a mean-field posterior stays mean-field in name only.  For a
+    linear ``φ`` the push-forward is exactly that Gaussian and ``φ(μ)`` its mean.  For a
+    nonlinear ``φ`` it is not Gaussian: ``φ(μ)`` is the image of the posterior mean, not the
+    mean of the image ``E[φ(z)]``, and ``σ̃`` is only the first-order (delta-method) scale.
+
+    It exposes what the study reads off a VAE: ``latent_dim``, ``device``, ``dtype``,
+    ``config`` (the VAE's, renamed ``<name>+<φ.name>``, e.g. ``small+rotation``), ``encode``,
+    ``decode``, ``reconstruct``, ``likelihood``, ``check_images`` and ``check_latents``.  The
+    wrapped VAE is a submodule (``vae``), so ``.to``, ``.eval`` and ``.parameters`` reach it.
+
+    Args:
+        vae: a :class:`~pyro_latent.vae.model.VAE` (or anything with its ``encode``/``decode``).
+        phi: a :class:`LatentMap` of dimension ``vae.latent_dim``.
+    """
+
+    def __init__(self, vae: nn.Module, phi: LatentMap):
+        super().__init__()
+        if not isinstance(phi, LatentMap):
+            raise ValueError(f"phi must be a LatentMap, got {type(phi).__name__}")
+        if phi.dim != vae.latent_dim:
+            raise ValueError(
+                f"phi maps {phi.dim}-D codes, but the VAE ({vae.config.name}) has a "
+                f"{vae.latent_dim}-D latent space"
+            )
+        self.vae = vae
+        self.phi = phi
+        self.config = dataclasses.replace(vae.config, name=f"{vae.config.name}+{phi.name}")
+
+    @property
+    def latent_dim(self) -> int:
+        return self.vae.latent_dim
+
+    @property
+    def device(self) -> torch.device:
+        return self.vae.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.vae.dtype
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(φ(μ(x)), σ̃(x))``, each ``(N, D)``: see the class docstring for ``σ̃``."""
+        loc, scale = self.vae.encode(x)
+        jacobian = self.phi.jacobian(loc)
+        variance = torch.einsum("nik,nk->ni", jacobian**2, scale**2)
+        return self.phi.forward(loc), variance.sqrt()
+
+    def decode(self, y: torch.Tensor) -> torch.Tensor:
+        """``vae.decode(φ⁻¹(y))``: pixel probabilities ``(N, 784)`` of codes ``y`` ``(N, D)``."""
+        return self.vae.decode(self.phi.inverse(self.check_latents(y)))
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """``decode(encode(x).loc)``, equal to ``vae.reconstruct(x)`` up to rounding."""
+        return self.decode(self.encode(x)[0])
+
+    def likelihood(self, logits: torch.Tensor):
+        """The wrapped VAE's ``p(x | ·)`` given decoder logits: pixels are not reparametrised."""
+        return self.vae.likelihood(logits)
+
+    def check_images(self, x: torch.Tensor) -> torch.Tensor:
+        return self.vae.check_images(x)
+
+    def check_latents(self, y: torch.Tensor) -> torch.Tensor:
+        """``y`` as ``(N, D)`` on the VAE's device and dtype, or a :class:`ValueError` (the
+        codes of both parametrisations have the same shape)."""
+        return self.vae.check_latents(y)
+
+    def extra_repr(self) -> str:
+        return f"name={self.config.name!r}, phi={self.phi!r}"
