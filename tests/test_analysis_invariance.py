@@ -93,3 +93,22 @@ def test_invariance_rows_compare_against_the_reference():
     assert rows[1]["tolerance"] == 0.0 and rows[1]["changed_under"] == ["linear"]
     with pytest.raises(ValueError, match="reference map"):
         inv.invariance_rows({"rotation": {"a": 1.0}}, quantities=("a",))
+
+
+def test_the_coordinate_bound_quantities_still_survive_a_rotation(setting):
+    _, rows = setting
+    by = {row["quantity"]: row for row in rows}
+    for quantity in ("tree_nodes", "tree_leaf_purity", "height_purity", "top_singular_value"):
+        assert "rotation" in by[quantity]["invariant_under"], quantity
+
+
+def test_invariance_rows_refuse_non_finite_values_and_missing_quantities():
+    measured = {"identity": {"a": 1.0}, "rotation": {"a": float("nan")}}
+    with pytest.raises(ValueError, match="a under 'rotation' is not finite"):
+        inv.invariance_rows(measured, quantities=("a",))
+    with pytest.raises(ValueError, match="b was not measured"):
+        inv.invariance_rows({"identity": {"a": 1.0}}, quantities=("b",))
+    both_none = inv.invariance_rows(
+        {"identity": {"a": None}, "rotation": {"a": None}}, quantities=("a",)
+    )
+    assert both_none[0]["invariant_under"] == ["rotation"]

@@ -13,7 +13,10 @@ the coordinates, not about the model.
   axis by axis, so a rotation that spreads one active direction over several axes changes them;
 * **Jacobian rank**, the median over test codes of the number of singular values of
   ``∂decode'/∂y`` above ``10⁻²·σ_max``: ``∂decode'/∂y = (∂decode/∂z)(∂φ⁻¹/∂y)`` and the second
-  factor is invertible, so the rank is a property of the model (the singular values are not);
+  factor is invertible, so the *exact* rank is a property of the model (the singular values are
+  not).  The *numerical* rank at a tolerance survives only where the spectrum's gap is wider
+  than the map's conditioning: a map of condition number ``κ`` can move each ratio
+  ``σ_i / σ_max`` by a factor up to ``κ``;
 * **CKA** with another VAE's codes: linear CKA is invariant to orthogonal maps and isotropic
   scaling only, so a general linear or nonlinear ``φ`` moves it;
 * **translator quality**: an affine translator from the codes into another VAE's space, its
@@ -105,6 +108,25 @@ def _decode(vae, y: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     )
 
 
+def _check_inputs(images, labels, target_codes, shoes, heights, tree_points, jacobian_points):
+    n = len(images)
+    if len(labels) != n or len(target_codes) != n:
+        raise ValueError(
+            f"images, labels and target_codes must describe the same items; got {n}, "
+            f"{len(labels)} and {len(target_codes)}"
+        )
+    if len(shoes) != len(heights) or len(shoes) < 2:
+        raise ValueError(
+            f"shoes and heights must pair at least 2 shoes; got {len(shoes)} and {len(heights)}"
+        )
+    if len(shoes) and (min(shoes) < 0 or max(shoes) >= n):
+        raise ValueError(f"shoes must index the {n} images")
+    if not 1 <= tree_points <= n or not 1 <= jacobian_points <= n:
+        raise ValueError(
+            f"tree_points ({tree_points}) and jacobian_points ({jacobian_points}) must be in 1..{n}"
+        )
+
+
 def coordinate_measurements(
     vae,
     images: torch.Tensor,
@@ -134,6 +156,7 @@ def coordinate_measurements(
     from pyro_latent.concepts.traversal import traversal_record
     from pyro_latent.translate.translators import make_translator
 
+    _check_inputs(images, labels, target_codes, shoes, heights, tree_points, jacobian_points)
     y = _codes(vae, images)
     variance = y.var(0).numpy()
     s = decoder_spectra(vae.decode, y[:jacobian_points].to(vae.dtype))
@@ -167,18 +190,30 @@ def coordinate_measurements(
             r2_score(target[half:], translated, multioutput="variance_weighted")
         ),
         "stitched_mse": float((stitched - images[half:].double()).square().mean()),
-        "height_purity": float(np.median([p for p in purities if p is not None])),
+        # None when no traversal moved either meter (no purity to take a median of)
+        "height_purity": _median_or_none(purities),
         "tree_nodes": len(tree.nodes),
         "tree_leaf_purity": float(leaf_purity),
         "tree_purity_by_depth": depths,
     }
 
 
-def _relative_change(value, reference) -> float:
+def _median_or_none(values) -> float | None:
+    measured = [v for v in values if v is not None]
+    return float(np.median(measured)) if measured else None
+
+
+def _relative_change(value, reference, quantity: str, name: str) -> float:
+    """Largest ``|a − b| / max(|b|, 10⁻³)`` (an absolute floor, so a value near 0 does not blow
+    up); ``None`` on both sides is no change, on one side an infinite one."""
+    if value is None or reference is None:
+        return 0.0 if value is None and reference is None else float("inf")
     a, b = np.atleast_1d(np.asarray(value, float)), np.atleast_1d(np.asarray(reference, float))
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        raise ValueError(f"{quantity} under {name!r} is not finite: {value!r}")
     if a.shape != b.shape:
         return float("inf")
-    return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-12)))
+    return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-3)))
 
 
 def invariance_rows(
@@ -189,16 +224,22 @@ def invariance_rows(
 ) -> list[dict]:
     """For each quantity, its value under every map, the largest relative change from the
     ``reference`` map's value, and the maps under which it stays within its tolerance (default
-    0.1%, which only float noise stays within; integer counts must match exactly)."""
+    0.1%, which only float noise stays within; integer counts must match exactly unless given a
+    tolerance)."""
     if reference not in measurements:
         raise ValueError(f"the reference map {reference!r} is not among {sorted(measurements)}")
     tolerances = dict(tolerances or {})
     rows = []
     for quantity in quantities:
         tol = tolerances.get(quantity, 1e-3)
+        missing = [m for m, v in measurements.items() if quantity not in v]
+        if missing:
+            raise ValueError(f"{quantity} was not measured under {missing}")
         base = measurements[reference][quantity]
-        changes = {m: _relative_change(v[quantity], base) for m, v in measurements.items()}
-        exact = isinstance(base, int)
+        changes = {
+            m: _relative_change(v[quantity], base, quantity, m) for m, v in measurements.items()
+        }
+        exact = isinstance(base, int) and quantity not in tolerances
         kept = [m for m, c in changes.items() if m != reference and (c == 0 if exact else c <= tol)]
         rows.append({
             "quantity": quantity,

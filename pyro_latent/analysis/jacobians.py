@@ -275,6 +275,9 @@ def layer_spectra(net: nn.Sequential, x, batch_size: int = 256) -> list[dict]:
     if len(net) == 0:
         raise ValueError("net is an empty Sequential")
     h = _points(x, "x")
+    parameter = next(net.parameters(), None)
+    if parameter is not None:  # the inputs go where the network lives (a GPU, say)
+        h = h.to(device=parameter.device, dtype=parameter.dtype)
     batch_size = check_positive_int(batch_size, "batch_size")
     results = []
     for index, block in enumerate(_blocks(net)):

@@ -87,6 +87,7 @@ from pyro_latent.analysis.similarity import _as_matrix
 from pyro_latent.translate.translators import TRANSLATORS, make_translator
 
 __all__ = [
+    "TooFewAnchorsError",
     "DESCRIPTORS",
     "LevelSetNode",
     "LevelSetTree",
@@ -108,6 +109,11 @@ _NOT_FITTED = "This %(name)s instance is not fitted yet: call fit before transfo
 
 
 # ================================================================================== the tree
+class TooFewAnchorsError(ValueError):
+    """The matched trees give fewer affinely independent anchors than the translator needs: a
+    result about the clouds (their trees are too shallow), not a bad argument."""
+
+
 @dataclass(frozen=True, eq=False)
 class LevelSetNode:
     """One cluster of the condensed tree (see the module docstring for each quantity)."""
@@ -611,7 +617,7 @@ class LevelSetTreeTranslator(TransformerMixin, BaseEstimator):
             translator = make_translator(kind)
         needed = translator.min_pairs(d_src)
         if independent < needed:
-            raise ValueError(
+            raise TooFewAnchorsError(
                 f"the trees gave {len(A)} matched anchors, {independent} of them affinely "
                 f"independent, but the {kind!r} translator needs {needed} for "
                 f"{d_src}-dimensional X_src; lower min_cluster_size for a deeper tree, or "

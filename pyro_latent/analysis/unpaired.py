@@ -13,7 +13,9 @@ codes of some images) and ``B`` (model 2's codes of other images).  Nothing says
 
 Both are scored on held-out images that *both* models encoded, by the variance-weighted ``R²``
 of the translated codes against model 2's own, beside Procrustes and affine translators fitted on
-paired codes of the images of cloud ``A``; ``fraction_of_paired`` divides by paired Procrustes'.
+paired codes of the images of cloud ``A``; ``fraction_of_paired`` divides by the better of the
+two paired scores (``None`` when that is not positive; a negative fraction means the unpaired
+translator does worse than predicting model 2's mean code).
 Class labels are used only to score: the fraction of matched nodes (or coupled points) whose
 majority (or own) classes agree.
 """
@@ -29,12 +31,18 @@ from pyro_latent._checks import check_positive_int
 from pyro_latent.analysis.gromov import GromovWassersteinTranslator
 from pyro_latent.analysis.level_sets import (
     LevelSetTreeTranslator,
+    TooFewAnchorsError,
     matched_class_agreement,
     purity_by_depth,
 )
 from pyro_latent.translate.translators import make_translator
 
 __all__ = ["tree_drawing", "unpaired_comparison"]
+
+
+def _fraction(value: float, reference: float) -> float | None:
+    """``value / reference``, or ``None`` when the reference explains nothing (``R² ≤ 0``)."""
+    return value / reference if reference > 0 else None
 
 
 def _r2(translator, z1: np.ndarray, z2: np.ndarray) -> float:
@@ -74,7 +82,7 @@ def unpaired_comparison(
     try:
         tree.fit(z1[a], z2[b])
         tree_error = None
-    except ValueError as err:  # a tree too shallow to give enough anchors is a result
+    except TooFewAnchorsError as err:  # trees too shallow to give enough anchors: a result
         tree_error = str(err)
     gw = {}
     for points in gw_points:
@@ -90,6 +98,7 @@ def unpaired_comparison(
         k: _r2(make_translator(k).fit(z1[a], z2[a]), z1[held], z2[held])
         for k in ("procrustes", "affine")
     }
+    best_paired = max(paired.values())
     record = {
         "pair": f"{names[0]} → {names[1]}",
         "cloud": cloud,
@@ -97,7 +106,8 @@ def unpaired_comparison(
         "paired": paired,
         "gw": {k: v["r2"] for k, v in gw.items()},
         "gw_details": gw,
-        "fraction_of_paired": {f"gw {k}": v["r2"] / paired["procrustes"] for k, v in gw.items()},
+        "best_paired": best_paired,
+        "fraction_of_paired": {f"gw {k}": _fraction(v["r2"], best_paired) for k, v in gw.items()},
         "tree_error": tree_error,
     }
     if tree_error is not None:
@@ -121,7 +131,7 @@ def unpaired_comparison(
             )
         },
     )
-    record["fraction_of_paired"]["tree"] = tree_r2 / paired["procrustes"]
+    record["fraction_of_paired"]["tree"] = _fraction(tree_r2, best_paired)
     drawing = [
         tree_drawing(names[0], tree.tree_a_, labels[a]),
         tree_drawing(names[1], tree.tree_b_, labels[b]),

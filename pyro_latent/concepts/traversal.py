@@ -44,7 +44,8 @@ __all__ = [
 
 
 def traverse(decode: Callable, z0, direction, alphas) -> torch.Tensor:
-    """Decoded images ``[A, 784]`` at ``z₀ + α d`` for each ``α`` in ``alphas`` (no gradients)."""
+    """Decoded images ``[A, 784]`` (on the CPU) at ``z₀ + α d`` for each ``α`` in ``alphas`` (no
+    gradients)."""
     z0 = torch.as_tensor(z0)
     direction = torch.as_tensor(direction, dtype=z0.dtype)
     alphas = torch.as_tensor(alphas, dtype=z0.dtype)
@@ -56,7 +57,7 @@ def traverse(decode: Callable, z0, direction, alphas) -> torch.Tensor:
     if alphas.dim() != 1 or alphas.numel() < 2 or not bool(torch.isfinite(alphas).all()):
         raise ValueError("alphas must be ≥ 2 finite numbers")
     with torch.no_grad():
-        return decode(z0 + alphas[:, None] * direction)
+        return decode(z0 + alphas[:, None] * direction).cpu()  # the meters run on the CPU
 
 
 def _measure(images: torch.Tensor) -> tuple[list[float], list[float]]:
