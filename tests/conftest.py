@@ -44,3 +44,34 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def run_tiny(tmp_path, monkeypatch):
+    """Run one experiment end to end on a tiny ``--quick`` profile, under ``tmp_path``.
+
+    ``run_tiny(name, profile)`` replaces the experiment's quick profile by ``profile``, trains
+    its VAEs for one epoch on 600 images (checkpoints under ``tmp_path/runs``) and returns the
+    record the runner wrote."""
+    import json
+    import sys
+
+    from pyro_latent import study
+    from pyro_latent.vae import profiles
+
+    def run(name: str, profile: dict) -> dict:
+        exp = study.discover(names=[name])[name]
+        monkeypatch.setitem(sys.modules[exp.source].PROFILES, "quick", profile)
+        tiny_training = {"epochs": 1, "train_limit": 600, "runs_subdir": "q"}
+        monkeypatch.setitem(profiles.TRAINING_PROFILES, "quick", tiny_training)
+        ctx = study.Context(
+            name=name,
+            quick=True,
+            figures_dir=tmp_path / "figures",
+            results_dir=tmp_path / "results",
+            runs_dir=tmp_path / "runs",
+            jobs=1,
+        )
+        return json.loads(study.run_experiment(exp, ctx).read_text())
+
+    return run

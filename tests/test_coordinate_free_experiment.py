@@ -4,36 +4,17 @@ its figures and a record its template renders.  The numbers themselves are teste
 
 from __future__ import annotations
 
-import json
-import sys
-
 import pytest
 
-from pyro_latent import report, study
-from pyro_latent.study import Context
-from pyro_latent.vae import profiles
+from pyro_latent import report
 
 
 @pytest.mark.slow
 @pytest.mark.needs_fashion_mnist
-def test_coordinate_free_tiny_profile(tmp_path, monkeypatch):
-    exp = study.discover(names=["coordinate_free"])["coordinate_free"]
-    module = sys.modules[exp.source]
+def test_coordinate_free_tiny_profile(run_tiny, tmp_path):
     tiny = {"n_test": 500, "jacobian_points": 10, "layer_points": 4, "cloud": 200,
             "min_cluster_size": 10, "gw_points": (60,), "purity_shoes": 2}  # fmt: skip
-    monkeypatch.setitem(module.PROFILES, "quick", tiny)
-    monkeypatch.setitem(
-        profiles.TRAINING_PROFILES, "quick", {"epochs": 1, "train_limit": 600, "runs_subdir": "q"}
-    )
-    ctx = Context(
-        name="coordinate_free",
-        quick=True,
-        figures_dir=tmp_path / "figures",
-        results_dir=tmp_path / "results",
-        runs_dir=tmp_path / "runs",
-        jobs=1,
-    )
-    record = json.loads(study.run_experiment(exp, ctx).read_text())
+    record = run_tiny("coordinate_free", tiny)
     assert {"jacobian_spectra.png", "unpaired_vs_paired.png"} <= set(record["figures"])
     results = record["results"]
     assert set(results["spectra"]) == {"small-0", "large-0", "vae2d-a-0", "vae2d-b-0"}

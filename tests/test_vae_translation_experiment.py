@@ -4,15 +4,10 @@ tested in ``test_translate_*.py`` and ``test_analysis_similarity.py``."""
 
 from __future__ import annotations
 
-import json
-import sys
-
 import arviz as az
 import pytest
 
-from pyro_latent import report, study
-from pyro_latent.study import Context
-from pyro_latent.vae import profiles
+from pyro_latent import report
 
 FIGURES = {
     "translation_stitched.png",
@@ -25,24 +20,10 @@ FIGURES = {
 
 @pytest.mark.slow
 @pytest.mark.needs_fashion_mnist
-def test_vae_translation_tiny_profile(tmp_path, monkeypatch):
-    exp = study.discover(names=["vae_translation"])["vae_translation"]
-    module = sys.modules[exp.source]
+def test_vae_translation_tiny_profile(run_tiny, tmp_path):
     tiny = {"n_fit": 300, "n_test": 200, "points": 20, "draws": 2, "proposals": 4,
             "counts": (10, 30, 100), "sizes": (10, 30)}  # fmt: skip
-    monkeypatch.setitem(module.PROFILES, "quick", tiny)
-    monkeypatch.setitem(
-        profiles.TRAINING_PROFILES, "quick", {"epochs": 1, "train_limit": 600, "runs_subdir": "q"}
-    )
-    ctx = Context(
-        name="vae_translation",
-        quick=True,
-        figures_dir=tmp_path / "figures",
-        results_dir=tmp_path / "results",
-        runs_dir=tmp_path / "runs",
-        jobs=1,
-    )
-    record = json.loads(study.run_experiment(exp, ctx).read_text())
+    record = run_tiny("vae_translation", tiny)
     assert set(record["figures"]) == FIGURES
     results = record["results"]
     assert [p["pair"] for p in results["pairs"]][:2] == ["small-0 → large-0", "large-0 → small-0"]
