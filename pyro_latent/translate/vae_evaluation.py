@@ -11,7 +11,8 @@ saw no pairs at all).  On test images ``x`` with ``z₁ = μ₁(x)``, ``z₂ = �
   uniformly and weighted by the target's variance (a VAE's inactive dimensions barely vary);
 * **stitching** (relative representations' protocol: encoder of one model, decoder of the
   other): ``x̂ = decode₂(T(z₁))``, with per-image binary cross-entropy and MSE against ``x`` and
-  MSE against VAE 2's own reconstruction ``decode₂(z₂)``;
+  against VAE 2's own reconstruction ``decode₂(z₂)`` (the cross-entropy there with the grey
+  reconstruction as a soft target);
 * **neighbourhoods**: Jaccard overlap of the ``k`` nearest neighbours of each item in ``T(z₁)``
   and in ``z₂``, and the mean reciprocal rank of ``z₂`` among all targets from ``T(z₁)``;
 * **semantics**: accuracy of a logistic-regression class probe trained on ``z₂`` of training
@@ -160,6 +161,7 @@ def translation_scores(
         "stitched_bce": float(_per_image_bce(stitched, images).mean()),
         "stitched_mse": float((stitched - images).square().mean()),
         "stitched_mse_to_own": float((stitched - own).square().mean()),
+        "stitched_bce_to_own": float(_per_image_bce(stitched, own).mean()),
         "jaccard": knn_jaccard(translated, target, k=k),
         "mrr": neighbour_mrr(translated, target),
         "probe_accuracy": float(accuracy_score(labels, probe.predict(translated))),
