@@ -39,10 +39,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import torch
+import ot
 from scipy.spatial.distance import cdist
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_array, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
 
 from pyro_latent._checks import (
     check_long_tensor,
@@ -50,7 +50,8 @@ from pyro_latent._checks import (
     check_positive_int,
     check_probability,
 )
-from pyro_latent.translate.translators import TRANSLATORS, make_translator
+from pyro_latent.translate.translators import _NOT_FITTED, TRANSLATORS, make_translator
+from pyro_latent.translate.translators import _check_latents as _check_cloud
 
 __all__ = [
     "PAIRINGS",
@@ -63,21 +64,9 @@ PAIRINGS = ("barycentric", "argmax")
 
 # A distance or a row of coupling mass at or below this is zero: nothing to divide by.
 _TINY = 1e-300
-_NOT_FITTED = "This %(name)s instance is not fitted yet: call fit before transform."
 
 
 # ------------------------------------------------------------------------------- validation
-def _check_cloud(X, name: str) -> np.ndarray:
-    """``X`` as a finite float64 ``[N, d]`` array (torch tensors are detached), or a
-    ``ValueError`` naming ``name``."""
-    if isinstance(X, torch.Tensor):
-        X = X.detach().cpu().numpy()
-    ndim = np.ndim(X)
-    if ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array [N, d], got {ndim} dimension(s)")
-    return check_array(X, dtype=np.float64, ensure_all_finite=True, input_name=name)
-
-
 def _check_epsilon(value) -> float | None:
     if value is None:
         return None
@@ -240,7 +229,6 @@ class GromovWassersteinTranslator(TransformerMixin, BaseEstimator):
     @staticmethod
     def _couple(C1: np.ndarray, C2: np.ndarray, epsilon: float | None) -> np.ndarray:
         """The GW coupling of the two distance matrices under uniform weights."""
-        import ot  # POT: imported here so that the rest of the package does not need it
 
         p = np.full(C1.shape[0], 1.0 / C1.shape[0])
         q = np.full(C2.shape[0], 1.0 / C2.shape[0])
@@ -276,13 +264,7 @@ class GromovWassersteinTranslator(TransformerMixin, BaseEstimator):
     def transform(self, Z) -> np.ndarray:
         """Translate source codes ``Z [N, d_src]`` to ``[N, d_dst]`` (float64)."""
         check_is_fitted(self, "coupling_", msg=_NOT_FITTED)
-        Z = _check_cloud(Z, "Z")
-        if Z.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"Z has {Z.shape[1]} columns, but this {type(self).__name__} was fitted on "
-                f"{self.n_features_in_}"
-            )
-        return np.asarray(self.translator_.transform(Z), dtype=np.float64)
+        return self.translator_.transform(Z)  # which checks Z and returns float64
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -50,6 +50,11 @@ from pyro_latent.analysis.reparametrize import (
     Rotation,
 )
 from pyro_latent.analysis.similarity import linear_cka
+from pyro_latent.concepts.directions import RegressionCAV
+from pyro_latent.concepts.traversal import traversal_record
+from pyro_latent.translate.translators import make_translator
+from pyro_latent.translate.vae_evaluation import decode_in_batches
+from pyro_latent.vae.metrics import encode_dataset
 
 __all__ = [
     "QUANTITIES",
@@ -90,22 +95,6 @@ def wrapped(vae, phi) -> ReparametrizedVAE:
     """``vae`` re-parametrised by ``phi`` (the identity too, so every column runs the same
     code)."""
     return ReparametrizedVAE(vae, phi).eval()
-
-
-@torch.no_grad()
-def _codes(vae, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-    parts = [
-        vae.encode(images[i : i + batch_size])[0].cpu() for i in range(0, len(images), batch_size)
-    ]
-    return torch.cat(parts).double()
-
-
-@torch.no_grad()
-def _decode(vae, y: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-    y = y.to(vae.dtype)
-    return torch.cat(
-        [vae.decode(y[i : i + batch_size]).cpu() for i in range(0, len(y), batch_size)]
-    )
 
 
 def _check_inputs(images, labels, target_codes, shoes, heights, tree_points, jacobian_points):
@@ -152,19 +141,15 @@ def coordinate_measurements(
         shoes, heights: indices of shoe images among ``images`` and their measured heights.
         spreads: the meters' spreads over real shoes (``concepts.traversal.meter_spreads``).
     """
-    from pyro_latent.concepts.directions import RegressionCAV
-    from pyro_latent.concepts.traversal import traversal_record
-    from pyro_latent.translate.translators import make_translator
-
     _check_inputs(images, labels, target_codes, shoes, heights, tree_points, jacobian_points)
-    y = _codes(vae, images)
+    y = encode_dataset(vae, images).loc.double()
     variance = y.var(0).numpy()
     s = decoder_spectra(vae.decode, y[:jacobian_points].to(vae.dtype))
     half = len(y) // 2
     target = np.asarray(target_codes, dtype=float)
     affine = make_translator("affine").fit(y[:half].numpy(), target[:half])
     translated = affine.transform(y[half:].numpy())
-    stitched = _decode(target_vae, torch.as_tensor(translated)).double()
+    stitched = decode_in_batches(target_vae, translated).double()
     cav = RegressionCAV(alpha=1.0).fit(y[shoes].numpy(), heights)
     spread = float(y.var(0).mean().sqrt())
     alphas = [a * spread for a in ALPHAS]

@@ -76,6 +76,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+import hdbscan
 import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
@@ -84,7 +85,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from pyro_latent._checks import check_int, check_positive_int, check_probability
 from pyro_latent.analysis.similarity import _as_matrix
-from pyro_latent.translate.translators import TRANSLATORS, make_translator
+from pyro_latent.translate.translators import _NOT_FITTED, TRANSLATORS, make_translator
 
 __all__ = [
     "TooFewAnchorsError",
@@ -104,8 +105,6 @@ __all__ = [
 
 # The coordinate-free descriptors of a node, in the order of :func:`node_descriptors`' columns.
 DESCRIPTORS = ("root_share", "parent_share", "birth", "persistence", "subtree_nodes", "height")
-
-_NOT_FITTED = "This %(name)s instance is not fitted yet: call fit before transform."
 
 
 # ================================================================================== the tree
@@ -194,14 +193,6 @@ def _check_cloud(X, name: str, min_cluster_size: int) -> np.ndarray:
 def _condensed_tree(X: np.ndarray, min_cluster_size: int, min_samples: int) -> np.ndarray:
     """HDBSCAN's condensed tree as a structured array (parent, child, lambda_val,
     child_size)."""
-    try:  # not a declared dependency of the package: only this module needs it
-        import hdbscan
-    except ImportError:
-        raise ImportError(
-            "level-set trees need the hdbscan package (pip install hdbscan); scikit-learn's "
-            "HDBSCAN does not expose the condensed tree"
-        ) from None
-
     # The exact minimum spanning tree: the approximate one depends on the order of the rows, so
     # a permuted copy of the cloud could grow a tree with different levels.
 

@@ -362,7 +362,7 @@ class ReparametrizedVAE(nn.Module):
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         """``decode(encode(x).loc)``, equal to ``vae.reconstruct(x)`` up to rounding."""
-        return self.decode(self.encode(x)[0])
+        return self.decode(self.phi.forward(self.vae.encode(x)[0]))  # encode's scale unneeded
 
     def likelihood(self, logits: torch.Tensor):
         """The wrapped VAE's ``p(x | ·)`` given decoder logits: pixels are not reparametrised."""

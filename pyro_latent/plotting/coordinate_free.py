@@ -190,10 +190,10 @@ def _tree_layout(nodes: Sequence[Mapping]) -> dict[int, dict]:
     layout: dict[int, dict] = {}
     next_leaf = 0
 
-    def visit(root: int, root_parent: int | None) -> None:
+    def visit(root: int) -> None:
         nonlocal next_leaf
         # iterative post-order, so deep trees do not hit the recursion limit
-        stack = [(root, root_parent, 0, False)]
+        stack = [(root, None, 0, False)]
         while stack:
             node_id, parent, depth, expanded = stack.pop()
             if node_id in layout:
@@ -226,10 +226,10 @@ def _tree_layout(nodes: Sequence[Mapping]) -> dict[int, dict]:
             }
 
     for root in roots:
-        visit(root, None)
+        visit(root)
     for node_id in by_id:  # nodes on a cycle, unreachable from any root
         if node_id not in layout:
-            visit(node_id, None)
+            visit(node_id)
     return layout
 
 
@@ -338,7 +338,7 @@ def plot_level_set_trees(
         _draw_tree(ax, layout, str(tree.get("title") or ""), colours, size_scale)
         for ax, layout, tree in zip(axes, layouts, trees, strict=True)
     ]
-    spans = [ax.get_xlim()[1] - ax.get_xlim()[0] for ax, pos in zip(axes, positions, strict=True)]
+    spans = [ax.get_xlim()[1] - ax.get_xlim()[0] for ax in axes]
     span = max((s for s, pos in zip(spans, positions, strict=True) if pos), default=1.0)
     for ax, pos in zip(axes, positions, strict=True):  # one x unit in both panels
         if pos:

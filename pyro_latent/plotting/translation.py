@@ -21,9 +21,10 @@ import torch
 
 from pyro_latent.plotting import save_figure
 from pyro_latent.plotting.vae import image_grid, scatter_latents
+from pyro_latent.translate import translators
 
-TRANSLATORS = ("linear", "affine", "procrustes", "relative", "mlp", "formula")
-FITTED = TRANSLATORS[:-1]
+FITTED = translators.TRANSLATORS
+TRANSLATORS = (*FITTED, "formula")  # the formula needs no fit
 TRANSLATOR_COLOURS = {
     "linear": "tab:blue",
     "affine": "tab:orange",
@@ -240,13 +241,13 @@ def plot_concept_transfer(path: Path, records: Sequence[dict]) -> Path:
     """Concept transfer from VAE 2 to VAE 1: rows are concepts (shoe height, class), columns are
     pairs; in each panel the score of learning the concept directly in VAE 1 against the number
     of labelled samples (mean ± sd, log scale) and one horizontal line per transfer method."""
-    concepts = [c for c in CONCEPT_LABELS if any(c in r.get("transfer", {}) for r in records)]
-    concepts += [c for r in records for c in r.get("transfer", {}) if c not in concepts]
-    concepts = list(dict.fromkeys(concepts))
+    known = [c for c in CONCEPT_LABELS if any(c in r.get("transfer", {}) for r in records)]
+    concepts = list(dict.fromkeys([*known, *(c for r in records for c in r.get("transfer", {}))]))
+    height = 3.2 * len(concepts) + 0.9  # 0.9 in for the legend
     fig, axes = plt.subplots(
         len(concepts),
         len(records),
-        figsize=(3.6 * len(records), 3.2 * len(concepts) + 0.9),  # 0.9 in for the legend
+        figsize=(3.6 * len(records), height),
         squeeze=False,
     )
     legend: dict[str, object] = {}
@@ -289,7 +290,7 @@ def plot_concept_transfer(path: Path, records: Sequence[dict]) -> Path:
                         f"{_number(score):.1f}",
                         (0.97, bottom),
                         xycoords=("axes fraction", "data"),
-                        xytext=(0, 4 + 9 * len([t for t in ax.texts])),
+                        xytext=(0, 4 + 9 * len(ax.texts)),
                         textcoords="offset points",
                         ha="right",
                         fontsize=6,
@@ -301,7 +302,6 @@ def plot_concept_transfer(path: Path, records: Sequence[dict]) -> Path:
             suffix = f" (n_test={n_test})" if n_test else ""
             ax.set_title(f"{record['pair']}{suffix}", fontsize=9)
             ax.grid(alpha=0.3)
-    height = 3.2 * len(concepts) + 0.9
     legend_rows = math.ceil(len(legend) / 4)
     if legend:
         fig.legend(

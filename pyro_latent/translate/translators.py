@@ -66,7 +66,6 @@ __all__ = [
     "make_translator",
 ]
 
-TRANSLATORS = ("linear", "affine", "procrustes", "relative", "mlp")
 
 # A scale or norm below this is treated as zero: the data carry no spread to divide by.
 _TINY = 1e-12
@@ -291,8 +290,9 @@ class _Translator(TransformerMixin, BaseEstimator):
         """Validate the method's own parameters (``n_pairs`` and ``random_state`` are shared)."""
 
     def min_pairs(self, d_src: int) -> int:
-        """The fewest pairs this translator can be fitted on, for ``d_src`` source dimensions."""
-        raise NotImplementedError
+        """The fewest pairs this translator can be fitted on, for ``d_src`` source dimensions
+        (two, unless the method needs more)."""
+        return 2
 
     def _check_enough_pairs(self, n: int, d_src: int) -> None:
         needed = self.min_pairs(d_src)
@@ -394,9 +394,6 @@ class ProcrustesTranslator(_Translator):
         self.n_pairs = n_pairs
         self.random_state = random_state
 
-    def min_pairs(self, d_src: int) -> int:
-        return 2
-
     def _fit(self, X, Y, rng):
         width = max(X.shape[1], Y.shape[1])
         self.x_scaling_, self.y_scaling_ = StandardScaling().fit(X), StandardScaling().fit(Y)
@@ -463,9 +460,6 @@ class RelativeTranslator(_Translator):
             raise ValueError(f"center must be True or False, got {self.center!r}")
         _check_nonnegative_float(self.alpha, "alpha")
 
-    def min_pairs(self, d_src: int) -> int:
-        return 2
-
     def _check_enough_pairs(self, n: int, d_src: int) -> None:
         if self.n_anchors is not None and int(self.n_anchors) > n:
             raise ValueError(
@@ -488,10 +482,7 @@ class RelativeTranslator(_Translator):
 
     def relative_code(self, Z) -> np.ndarray:
         """The cosine similarities ``r(Z) [N, n_anchors]`` of source codes to the anchors."""
-        check_is_fitted(self, "anchor_directions_", msg=_NOT_FITTED)
-        return self._relative(
-            _check_columns(_check_latents(Z, "Z"), self.n_features_in_, "Z", self)
-        )
+        return self._relative(self._source(Z))
 
     def _transform(self, Z):
         return self._relative(Z) @ self.coef_ + self.intercept_
@@ -557,9 +548,6 @@ class MLPTranslator(_Translator):
         if self.batch_size is not None:
             check_positive_int(self.batch_size, "batch_size")
         _check_nonnegative_float(self.tol, "tol")
-
-    def min_pairs(self, d_src: int) -> int:
-        return 2
 
     def _fit(self, X, Y, rng):
         self.x_scaler_, self.y_scaler_ = StandardScaler().fit(X), StandardScaler().fit(Y)
@@ -631,6 +619,7 @@ _CLASSES = {
     "relative": RelativeTranslator,
     "mlp": MLPTranslator,
 }
+TRANSLATORS = tuple(_CLASSES)
 
 
 def make_translator(name: str, **params) -> _Translator:

@@ -355,7 +355,7 @@ def transfer_concepts(
     fit_draws = c2["fit_enc"].sample(generator).double().numpy()  # one z ~ q₂(z | x) per image
     concepts = {
         "height": (height_regressor(), r2, ~np.isnan(heights["fit"]), heights),
-        "class": (class_probe(seed), _accuracy, np.ones(len(labels["fit"]), bool), labels),
+        "class": (class_probe(seed), accuracy_score, np.ones(len(labels["fit"]), bool), labels),
     }
     out = {}
     for concept, (learner, score, rows, y) in concepts.items():
@@ -382,10 +382,6 @@ def transfer_concepts(
         )  # fmt: skip
         out[concept]["n_test"] = int(keep.sum())
     return out
-
-
-def _accuracy(y_true, prediction) -> float:
-    return float(np.mean(np.asarray(y_true) == np.asarray(prediction)))
 
 
 def translation_summary(records: Sequence[Mapping], active_units: Mapping[str, int]) -> dict:
