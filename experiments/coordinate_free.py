@@ -4,9 +4,9 @@ Loads the VAEs ``vae_latents`` trained (trained here if missing) and measures, o
 the singular values of each decoder's Jacobian and of each encoder layer's
 (:mod:`pyro_latent.analysis.jacobians`); which of the study's measurements survive a
 re-parametrisation of ``small``'s latent by a rotation, a linear map and a monotone nonlinear map
-(:mod:`pyro_latent.analysis.invariance`); and the level-set trees of the codes, matched without
+(:mod:`pyro_latent.study.coordinate_free`); and the level-set trees of the codes, matched without
 labels or pairs (:mod:`pyro_latent.analysis.level_sets`), beside Gromov–Wasserstein matching
-(:mod:`pyro_latent.analysis.gromov`), each turned into a translator and scored against paired
+(:mod:`pyro_latent.translate.gromov`), each turned into a translator and scored against paired
 Procrustes.  The two clouds a pair matches are the codes of *disjoint* test images, so nothing
 pairs them.  Profiles: *full*, 4 000 test images, clouds of 1 500, Gromov–Wasserstein on
 100/200/400 points; *quick*, 1 000 images, clouds of 400, 100/200 points.  The prose is
@@ -17,18 +17,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from pyro_latent import cli
-from pyro_latent._threads import single_threaded
-from pyro_latent.analysis import invariance as inv
 from pyro_latent.analysis import jacobians as jac
-from pyro_latent.analysis.unpaired import unpaired_comparison
 from pyro_latent.concepts.shoes import shoe_height
 from pyro_latent.concepts.traversal import meter_spreads
+from pyro_latent.core.threads import single_threaded
 from pyro_latent.plotting import coordinate_free as cplot
-from pyro_latent.study import Context, experiment
+from pyro_latent.study import Context, cli, experiment
+from pyro_latent.study import coordinate_free as inv
+from pyro_latent.study.profiles import study_vaes, training_set
+from pyro_latent.study.unpaired import unpaired_comparison
 from pyro_latent.vae import SHOE_CLASSES, load_fashion_mnist
 from pyro_latent.vae.metrics import active_units, encode_dataset
-from pyro_latent.vae.profiles import study_vaes, training_set
 
 PROFILES = {
     "quick": {"n_test": 1000, "jacobian_points": 50, "layer_points": 10, "cloud": 400,

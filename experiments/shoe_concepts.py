@@ -17,8 +17,6 @@ import os
 
 import torch
 
-from pyro_latent import cli
-from pyro_latent._threads import single_threaded
 from pyro_latent.concepts import shoe_directions as sd
 from pyro_latent.concepts import traversal as tr
 from pyro_latent.concepts.directions import (
@@ -34,11 +32,12 @@ from pyro_latent.concepts.shoes import (
     taller_shoe,
     whiten,
 )
+from pyro_latent.core.threads import single_threaded
 from pyro_latent.plotting.shoes import plot_purity, plot_traversals
-from pyro_latent.study import Context, experiment
+from pyro_latent.study import Context, cli, experiment
+from pyro_latent.study.profiles import study_vaes, training_set
 from pyro_latent.vae import SHOE_CLASSES, load_fashion_mnist
 from pyro_latent.vae import posterior as post
-from pyro_latent.vae.profiles import study_vaes, training_set
 
 PROFILES = {
     "quick": {"seeds": 1, "shoes": 5, "cav_shoes": 500, "nuts_real": 0, "is_samples": 1000,
@@ -88,7 +87,7 @@ def _run(ctx: Context, cfg: dict) -> dict:
                 key = {"vae": name, "seed": seed, "shoe": shoe}
                 try:
                     diag, by_direction = sd.measure_shoe(
-                        encode_mean, vae.decode, shoes.images[shoe], cavs, ALPHAS, spreads
+                        vae, shoes.images[shoe], cavs, ALPHAS, spreads
                     )
                 except EmptyShapeError:
                     skipped.append(key)
@@ -134,7 +133,7 @@ def _encoder(vae):
 def _draw_traversals(ctx, name, vae, encode_mean, image, shoes, cavs) -> dict:
     """The post's figure for one VAE: the whitened shoe along each direction, then real shoes of
     each class along the post's height vector."""
-    z0, dirs, diag = sd.directions_at(encode_mean, vae.decode, image, cavs)
+    z0, dirs, diag = sd.directions_at(vae, image, cavs)
     rows = [{"label": d, "images": tr.traverse(vae.decode, z0, dirs[d].to(z0.dtype), ALPHAS)}
             for d in SHOWN if d in dirs]  # fmt: skip
     path = sd.jacobian_path_images(vae.decode, z0, ALPHAS)

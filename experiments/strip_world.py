@@ -11,9 +11,8 @@ import math
 import torch
 from tqdm import tqdm
 
-from pyro_latent import cli
 from pyro_latent.plotting.world import save_bayes_net, save_episodes
-from pyro_latent.study import Context, experiment
+from pyro_latent.study import Context, cli, experiment
 from pyro_latent.toy import LocalStateModel, ObjectCentricModel, StripWorld
 from pyro_latent.toy.agreement import log_evidence_gap
 
@@ -49,6 +48,7 @@ def run(ctx: Context) -> dict:
         save_episodes,
         "strip_world_sample.png",
         [(obs, "a sample episode (ε = 0)"), (noisy, "the same episode seen with ε = 0.1")],
+        world.symbols,
     )
     T = 3
     ctx.draw(

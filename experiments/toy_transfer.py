@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from pyro_latent import cli
-from pyro_latent._threads import single_threaded
-from pyro_latent.concepts import concept_names
+from pyro_latent.core.threads import single_threaded
 from pyro_latent.plotting import transfer as plots
-from pyro_latent.study import Context, experiment
-from pyro_latent.toy import LocalStateModel, ObjectCentricModel, StripWorld
-from pyro_latent.translate import exact, identifiers, sampled
-from pyro_latent.translate import summaries as summ
+from pyro_latent.study import Context, cli, experiment
+from pyro_latent.study import toy_transfer as summ
+from pyro_latent.toy import LocalStateModel, ObjectCentricModel, StripWorld, concept_names
+from pyro_latent.toy.transfer import exact, identifiers, sampled
 
 N_CELLS, LEARNERS, THRESHOLD = 10, identifiers.LEARNERS, 0.01
 EDITED = ["blue_velocity", "red_location", "blue_location"]

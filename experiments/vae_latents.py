@@ -1,7 +1,7 @@
 """VAEs on FashionMNIST: the post's 2-D latent spaces and how many of 20 dimensions get used.
 
 Trains (or reuses from ``runs/``) the presets of :mod:`pyro_latent.vae.model` and measures on the
-10 000 test images (:mod:`pyro_latent.vae.metrics`, :mod:`pyro_latent.vae.latent_geometry`).
+10 000 test images (:mod:`pyro_latent.vae.metrics`, :mod:`pyro_latent.study.latent_geometry`).
 Profiles: *full*, all 60 000 training images, 20 epochs, seeds ``s, s+1, s+2`` for every preset
 and for the latent sizes 10 and 40 of ``small`` (18 VAEs; the 2-D figures show seed ``s``);
 *quick*, the first 10 000 images, 3 epochs, one seed for the latent-size sweep and the 2-D VAEs
@@ -16,17 +16,16 @@ from __future__ import annotations
 
 import torch
 
-from pyro_latent import cli
-from pyro_latent._threads import single_threaded
+from pyro_latent.core.threads import single_threaded
 from pyro_latent.plotting import vae as vplot
-from pyro_latent.study import Context, experiment
+from pyro_latent.study import Context, cli, experiment
+from pyro_latent.study import latent_geometry as geo
+from pyro_latent.study.profiles import TRAINING_PROFILES, study_vaes, training_set
 from pyro_latent.vae import get_preset, load_fashion_mnist
-from pyro_latent.vae import latent_geometry as geo
 from pyro_latent.vae import metrics as m
-from pyro_latent.vae.profiles import TRAINING_PROFILES, study_vaes, training_set
 
 PROFILES = {
-    # epochs and training images: pyro_latent.vae.profiles.TRAINING_PROFILES (20 / all, 3 / 10 000)
+    # epochs and training images: study.profiles.TRAINING_PROFILES (20 / all, 3 / 10 000)
     "full": {"n_seeds": 3, "sweep_seeds": 3, "two_d_seeds": 3},
     "quick": {"n_seeds": 3, "sweep_seeds": 1, "two_d_seeds": 1},
 }
@@ -126,7 +125,7 @@ def _draw(ctx: Context, test, runs: dict, sweep: dict, shown: dict, enc: dict, p
 
     groups = [group(n, COLORS[n], runs[n]) for n in PRESETS_20D]
     sizes = [group(f"small, {k}-D", COLORS.get(k, "tab:purple"), rs) for k, rs in sweep.items()]
-    ctx.draw(vplot.plot_activity, "active_units.png", groups, sizes)
+    ctx.draw(vplot.plot_activity, "active_units.png", groups, sizes, threshold=m.ACTIVE_THRESHOLD)
     picks = [torch.nonzero(labels == c)[:1, 0] for c in range(10)] + [torch.tensor([10, 11])]
     images = test.images[torch.cat(picks)]  # one image per class, and two more
     ctx.draw(vplot.plot_reconstructions, "reconstructions.png", images, list(shown.items()))
@@ -135,7 +134,9 @@ def _draw(ctx: Context, test, runs: dict, sweep: dict, shown: dict, enc: dict, p
         | m.correlations(enc[n], seed=ctx.seed)
         for n in PRESETS_20D
     ]
-    ctx.draw(vplot.plot_correlations, "latent_correlations.png", panels)
+    ctx.draw(
+        vplot.plot_correlations, "latent_correlations.png", panels, threshold=m.ACTIVE_THRESHOLD
+    )
 
 
 if __name__ == "__main__":

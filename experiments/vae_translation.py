@@ -5,7 +5,7 @@ Loads the VAEs ``vae_latents`` trained (trained here if missing) and, for each o
 (``small``↔``large``, ``vae2d-a``↔``vae2d-b``, and each preset against itself under the next
 seed), fits the translators of :mod:`pyro_latent.translate.translators` on paired encodings of
 training images, scores them and the formula ``μ₂(decode₁(z₁))`` on held-out test images
-(:mod:`pyro_latent.translate.vae_evaluation`), draws the posterior mapping ``p(z₂ | z₁)``
+(:mod:`pyro_latent.study.vae_translation`), draws the posterior mapping ``p(z₂ | z₁)``
 (:mod:`pyro_latent.translate.latent_mapping`) and carries a shoe-height regression and a class
 probe fitted in VAE 2 over to VAE 1.  Profiles: *full*, 10 000 fitting pairs, 2 000 test
 images, 400 mapped points; *quick*, 2 000, 500 and 100.  The prose is
@@ -17,18 +17,18 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from pyro_latent import cli
-from pyro_latent._threads import single_threaded
 from pyro_latent.analysis.similarity import linear_cka
 from pyro_latent.concepts.shoes import shoe_height
+from pyro_latent.core.latent_model import decode_in_batches
+from pyro_latent.core.threads import single_threaded
 from pyro_latent.plotting import translation as tplot
-from pyro_latent.study import Context, experiment
-from pyro_latent.translate import vae_evaluation as ev
+from pyro_latent.study import Context, cli, experiment
+from pyro_latent.study import vae_translation as ev
+from pyro_latent.study.profiles import study_vaes, training_set
 from pyro_latent.translate.latent_mapping import posterior_mapping
 from pyro_latent.translate.translators import TRANSLATORS
 from pyro_latent.vae import load_fashion_mnist
 from pyro_latent.vae.metrics import active_units
-from pyro_latent.vae.profiles import study_vaes, training_set
 
 PROFILES = {
     "quick": {
@@ -125,7 +125,7 @@ def _heights(images, labels) -> np.ndarray:
 
 def _draw(ctx, test, records, shown, vaes) -> None:
     a, b = shown["pair"]
-    rows = {n: ev.decode_in_batches(vaes[b], z[:10]) for n, z in shown["translated"].items()}
+    rows = {n: decode_in_batches(vaes[b], z[:10]) for n, z in shown["translated"].items()}
     ctx.draw(tplot.plot_stitched, "translation_stitched.png", test.images[:10], rows, f"{a} → {b}")
     ctx.draw(tplot.plot_translator_metrics, "translation_metrics.png", records)
     ctx.draw(tplot.plot_sample_efficiency, "translation_sample_efficiency.png", records)

@@ -56,8 +56,8 @@ def run_tiny(tmp_path, monkeypatch):
     import json
     import sys
 
-    from pyro_latent import study
-    from pyro_latent.vae import profiles
+    from pyro_latent.study import profiles
+    from pyro_latent.study import runner as study
 
     def run(name: str, profile: dict) -> dict:
         exp = study.discover(names=[name])[name]

@@ -12,7 +12,7 @@ from scipy.stats import ortho_group
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
-from pyro_latent.analysis.gromov import (
+from pyro_latent.translate.gromov import (
     GromovWassersteinTranslator,
     coupling_permutation_accuracy,
     gromov_wasserstein_objective,

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from pyro_latent.analysis import invariance as inv
 from pyro_latent.analysis.jacobians import decoder_spectra, effective_rank
 from pyro_latent.analysis.reparametrize import Linear, Rotation
+from pyro_latent.study import coordinate_free as inv
 from pyro_latent.vae import VAE, VAEConfig
 from pyro_latent.vae.metrics import Encodings, active_units
 

@@ -16,7 +16,6 @@ pytest.importorskip("hdbscan")
 from pyro_latent.analysis.level_sets import (  # noqa: E402
     DESCRIPTORS,
     LevelSetTree,
-    LevelSetTreeTranslator,
     class_composition,
     level_set_tree,
     match_trees,
@@ -25,6 +24,7 @@ from pyro_latent.analysis.level_sets import (  # noqa: E402
     node_descriptors,
     purity_by_depth,
 )
+from pyro_latent.translate.level_set_trees import LevelSetTreeTranslator  # noqa: E402
 
 # Two super-clusters, {0, 1, 2} and {3, 4}; within the first, 0 and 1 are closer to each other
 # than to 2, so the hierarchy is unambiguous: {{{0, 1}, 2}, {3, 4}}.

@@ -14,6 +14,7 @@ from pyro_latent.analysis.reparametrize import (
     ReparametrizedVAE,
     Rotation,
 )
+from pyro_latent.core.latent_model import LatentModel
 from pyro_latent.vae.model import VAE, VAEConfig
 
 MAPS = {
@@ -176,18 +177,52 @@ def test_rotation_preserves_an_isotropic_posterior(vae):
     torch.testing.assert_close(torch.einsum("nik,nk->ni", J**2, sigma**2).sqrt(), sigma)
 
 
-def test_the_wrapper_exposes_the_vae_interface(vae, images):
+def test_the_wrapper_is_a_latent_model(vae, images):
     wrapped = ReparametrizedVAE(vae, Rotation(3, seed=0))
+    assert isinstance(wrapped, LatentModel)
     assert wrapped.latent_dim == 3
-    assert wrapped.device == vae.device and wrapped.dtype == vae.dtype
-    assert wrapped.config.name == "t+rotation"
-    assert wrapped.config.hidden == vae.config.hidden and vae.config.name == "t"
-    assert ReparametrizedVAE(vae, MonotoneRotation(3)).config.name == "t+monotone-rotation"
-    assert wrapped.check_images(images.view(8, 28, 28)).shape == (8, 784)
+    assert wrapped.name == "t+rotation" and vae.name == "t"
+    assert ReparametrizedVAE(vae, MonotoneRotation(3)).name == "t+monotone-rotation"
+    assert wrapped.encode(images.view(8, 28, 28))[0].shape == (8, 3)
     assert wrapped.decode(torch.zeros(2, 3)).shape == (2, 784)
-    assert wrapped.likelihood(torch.zeros(2, 784)).event_shape == (784,)
+    assert wrapped.observation_model(torch.zeros(5, 2, 3)).event_shape == (784,)
     assert list(wrapped.parameters()) == list(vae.parameters())
     assert "t+rotation" in repr(wrapped)
+
+
+def test_the_wrapper_keeps_the_likelihood_of_the_same_images(vae, images):
+    # log p(x | y) in the new coordinates is log p(x | φ⁻¹(y)) in the old ones.
+    phi = MonotoneRotation(3, seed=1)
+    wrapped = ReparametrizedVAE(vae, phi)
+    z = codes(8, 3, dtype=torch.float32, spread=1.0)
+    torch.testing.assert_close(
+        wrapped.log_likelihood(images, phi.forward(z)), vae.log_likelihood(images, z)
+    )
+
+
+def test_the_pushed_forward_prior_of_a_linear_map_is_gaussian(vae):
+    # y = A z with z ~ N(0, I) is N(0, A Aᵀ): an independent closed form of the change of
+    # variables log p(φ⁻¹ y) − log|det J|.
+    phi = Linear(3, seed=0, condition=10.0)
+    wrapped = ReparametrizedVAE(vae, phi)
+    A = torch.as_tensor(phi.matrix)
+    y = codes(16, 3, dtype=torch.float64, spread=2.0)
+    expected = torch.distributions.MultivariateNormal(torch.zeros(3, dtype=A.dtype), A @ A.T)
+    expected = expected.log_prob(y)
+    torch.testing.assert_close(wrapped.log_prior(y), expected)
+
+
+def test_the_pushed_forward_prior_of_a_monotone_map_integrates_to_one():
+    # On a 1-D model: ∫ p_Y(y) dy = 1 by quadrature, whatever φ does to the shape.
+    from torch import nn
+
+    from pyro_latent import as_latent_model
+
+    model = as_latent_model(nn.Linear(2, 1), nn.Linear(1, 2), latent_dim=1, likelihood="normal")
+    wrapped = ReparametrizedVAE(model, MonotoneRotation(1, seed=0, strength=0.9))
+    y = torch.linspace(-40.0, 40.0, 40001, dtype=torch.float64)[:, None]
+    density = wrapped.log_prior(y).exp()
+    assert float(torch.trapezoid(density, y[:, 0])) == pytest.approx(1.0, abs=1e-6)
 
 
 def test_the_wrapper_is_differentiable(vae, images):
@@ -207,8 +242,10 @@ def test_the_wrapper_refuses_bad_inputs(vae, images):
         wrapped.decode(torch.zeros(2, 4))
     with pytest.raises(ValueError, match="NaN"):
         wrapped.decode(torch.tensor([[0.0, math.nan, 0.0]]))
-    with pytest.raises(ValueError, match=r"shape \(N, 3\)"):
-        wrapped.check_latents(torch.zeros(3))
+    with pytest.raises(ValueError, match=r"\[\.\.\., 3\]"):
+        wrapped.log_likelihood(images, torch.zeros(8, 2))
+    with pytest.raises(TypeError, match="LatentModel"):
+        ReparametrizedVAE(torch.nn.Linear(3, 3), Rotation(3))
     with pytest.raises(ValueError, match="images"):
         wrapped.encode(images * 2.0)
     with pytest.raises(ValueError, match="images"):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from pyro_latent.analysis.unpaired import unpaired_comparison
+from pyro_latent.study.unpaired import unpaired_comparison
 
 
 def _clouds(n=700, seed=0):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from pyro_latent._checks import (
+from pyro_latent.core.checks import (
     as_int,
     check_image_tensor,
     check_int,
@@ -91,7 +91,7 @@ def test_image_tensors():
 def test_public_counts_agree_on_numpy_ints_and_bools():
     """The issue's example: one validator, so every count accepts numpy ints and refuses bools."""
     from pyro_latent.toy import LocalStateModel, ObjectCentricModel, StripWorld
-    from pyro_latent.translate import monte_carlo_translation, translation_matrix
+    from pyro_latent.toy.transfer import monte_carlo_translation, translation_matrix
 
     world = StripWorld(4)
     m1, m2 = ObjectCentricModel(world), LocalStateModel(world)

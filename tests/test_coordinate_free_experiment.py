@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from pyro_latent import report
+from pyro_latent.study import report
 
 
 @pytest.mark.slow

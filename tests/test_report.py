@@ -3,8 +3,7 @@ its committed JSON record, and the committed ``figures/REPORT.md`` is exactly th
 
 import pytest
 
-from pyro_latent import report
-from pyro_latent.study import experiments_dir
+from pyro_latent.study import experiments_dir, report
 
 ROOT = experiments_dir().parent
 TEMPLATES = sorted((ROOT / "experiments" / "templates").glob("*.md"))

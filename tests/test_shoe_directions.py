@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from pyro_latent import as_latent_model
 from pyro_latent.concepts.shoe_directions import DIRECTIONS, brighter, directions_at
 from pyro_latent.concepts.shoes import EmptyShapeError, soft_shoe_brightness
 from pyro_latent.vae import get_preset
@@ -25,11 +26,8 @@ def shoe() -> torch.Tensor:
 
 
 def test_every_direction_is_a_unit_vector_with_its_defining_property(vae):
-    def encode_mean(x):
-        return vae.encode(x)[0]
-
     cavs = {"height": torch.randn(20), "brightness": torch.randn(20)}
-    z0, directions, diag = directions_at(encode_mean, vae.decode, shoe(), cavs)
+    z0, directions, diag = directions_at(vae, shoe(), cavs)
     assert z0.shape == (20,)
     assert set(directions) <= set(DIRECTIONS) and len(directions) >= len(DIRECTIONS) - 1
     for name, d in directions.items():
@@ -78,20 +76,20 @@ def test_the_jacobian_path_follows_the_constraint(vae):
 def test_measure_shoe_traverses_every_direction(vae):
     from pyro_latent.concepts.shoe_directions import measure_shoe
 
-    def encode_mean(x):
-        return vae.encode(x)[0].detach()
-
     cavs = {"height": torch.randn(20), "brightness": torch.randn(20)}
     spreads = {"height": 5.0, "brightness": 0.1}
     alphas = [-1.0, 0.0, 1.0]
-    diag, records = measure_shoe(encode_mean, vae.decode, shoe(), cavs, alphas, spreads)
+    diag, records = measure_shoe(vae, shoe(), cavs, alphas, spreads)
     assert "angle_hb" in diag and "jacobian path" in records
     assert set(records) - {"jacobian path"} <= set(DIRECTIONS)
     for record in records.values():
         assert (
             len(record["purity_by_distance"]) == 1 and record["alpha_lo"] <= 0 <= record["alpha_hi"]
         )
+    blank = as_latent_model(
+        lambda x: vae.encode(x)[0], lambda z: torch.zeros(z.shape[0], 784), latent_dim=20
+    )
     with pytest.raises(EmptyShapeError):
-        measure_shoe(
-            encode_mean, lambda z: torch.zeros(z.shape[0], 784), shoe(), cavs, alphas, spreads
-        )
+        measure_shoe(blank, shoe(), cavs, alphas, spreads)
+    with pytest.raises(TypeError, match="LatentModel"):
+        directions_at(vae.decode, shoe(), cavs)

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from pyro_latent import cli, report, study
+from pyro_latent.study import cli, report
+from pyro_latent.study import runner as study
 
 TINY = """
-from pyro_latent import cli
+from pyro_latent.study import cli
 from pyro_latent.study import experiment
 
 
@@ -183,7 +184,7 @@ def test_experiment_script_runs_standalone(tmp_path):
 )
 def test_help_explains_the_commands(command, flags):
     out = subprocess.run(
-        [sys.executable, "-m", "pyro_latent.cli", command, "--help"],
+        [sys.executable, "-m", "pyro_latent.study.cli", command, "--help"],
         capture_output=True,
         text=True,
         timeout=60,

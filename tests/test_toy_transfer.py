@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import torch
 
-from pyro_latent.concepts.registry import concept_names, concepts, get_concept
 from pyro_latent.toy import LocalStateModel, ObjectCentricModel, StripWorld
-from pyro_latent.translate import (
+from pyro_latent.toy.concepts import concept_names, concepts, get_concept
+from pyro_latent.toy.transfer import (
     TransferredIdentifier,
     distance_from_identity,
     expected_tv,

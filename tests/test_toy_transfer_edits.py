@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from pyro_latent.concepts.edits import (
+from pyro_latent.toy import LocalStateModel, ObjectCentricModel, StripWorld
+from pyro_latent.toy.concepts import get_concept
+from pyro_latent.toy.edits import (
     edit_agreement,
     matching_latents,
     predicted_observations,
     set_concept,
 )
-from pyro_latent.concepts.registry import get_concept
-from pyro_latent.toy import LocalStateModel, ObjectCentricModel, StripWorld
-from pyro_latent.translate.exact import smallest_invertible_window
+from pyro_latent.toy.transfer.exact import smallest_invertible_window
 
 EDITABLE = ("blue_velocity", "red_location", "blue_location")
 

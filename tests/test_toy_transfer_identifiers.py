@@ -8,11 +8,11 @@ import torch
 from sklearn.tree import DecisionTreeClassifier
 
 from pyro_latent.toy import LocalStateModel, ObjectCentricModel, StripWorld
-from pyro_latent.translate.exact import (
+from pyro_latent.toy.transfer.exact import (
     smallest_invertible_window,
     transfer_concept,
 )
-from pyro_latent.translate.identifiers import (
+from pyro_latent.toy.transfer.identifiers import (
     TorchMLPClassifier,
     evaluate_identifier,
     fit_from_counts,

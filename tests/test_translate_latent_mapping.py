@@ -2,7 +2,6 @@
 a case with a known posterior, and its error messages."""
 
 import numpy as np
-import pyro
 import pytest
 import torch
 from sklearn.linear_model import LinearRegression
@@ -89,19 +88,20 @@ def test_importance_resampling_recovers_a_known_posterior():
 
 
 class _PeakedPosterior:
-    """A 1-D stand-in for VAE 2 whose posterior given image ``x`` is concentrated at ``x[0]``:
-    the likelihood is ``N(x₀; z, 0.03²)``, the guide a broad ``N(0, 3²)`` whatever the image."""
+    """A 1-D LatentModel written here, a stand-in for VAE 2 whose posterior given image ``x``
+    is concentrated at ``x[0]``: the likelihood is ``N(x₀; z, 0.03²)``, the guide a broad
+    ``N(0, 3²)`` whatever the image."""
 
     latent_dim = 1
 
-    def encoder(self, x):
+    def encode(self, x):
         return torch.zeros(x.shape[0], 1), torch.full((x.shape[0], 1), 3.0)
 
-    def decoder(self, z):
+    def decode(self, z):
         return z
 
-    def likelihood(self, loc):
-        return pyro.distributions.Normal(loc, 0.03).to_event(1)
+    def log_likelihood(self, x, z):
+        return torch.distributions.Normal(z, 0.03).log_prob(x).sum(-1)
 
 
 def test_importance_resampling_keeps_each_images_own_posterior():
@@ -191,5 +191,5 @@ def test_bad_points_are_named(pair):
         posterior_mapping(src, dst, torch.zeros(0, 3), 2)
     with pytest.raises(ValueError, match="no posterior draws"):
         posterior_mapping(src, dst, torch.zeros(1, 3), 2, num_proposals=0).draws("posterior")
-    with pytest.raises(TypeError, match="must be a VAE"):
+    with pytest.raises(TypeError, match="must be a LatentModel"):
         formula_map(src, "large", torch.zeros(1, 3))

@@ -1,4 +1,4 @@
-"""Summaries and verdicts of :mod:`pyro_latent.translate.summaries`, on numbers (never on wording),
+"""Summaries and verdicts of :mod:`pyro_latent.study.toy_transfer`, on numbers (never on wording),
 and the Rao–Blackwellised translation against the exact one."""
 
 from __future__ import annotations
@@ -9,16 +9,16 @@ import numpy as np
 import pytest
 import torch
 
+from pyro_latent.study import toy_transfer as summ
 from pyro_latent.toy import LocalStateModel, ObjectCentricModel, StripWorld
-from pyro_latent.translate import summaries as summ
-from pyro_latent.translate.exact import (
+from pyro_latent.toy.transfer.exact import (
     distance_from_identity,
     smallest_invertible_window,
     transfer_concept,
     translation_matrix,
 )
-from pyro_latent.translate.identifiers import LEARNERS
-from pyro_latent.translate.sampled import rao_blackwell_translation
+from pyro_latent.toy.transfer.identifiers import LEARNERS
+from pyro_latent.toy.transfer.sampled import rao_blackwell_translation
 
 
 def models(n, eps=0.0):

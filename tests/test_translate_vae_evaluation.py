@@ -6,7 +6,7 @@ import pytest
 import torch
 from sklearn.linear_model import LinearRegression
 
-from pyro_latent.translate import vae_evaluation as ev
+from pyro_latent.study import vae_translation as ev
 from pyro_latent.translate.latent_mapping import posterior_mapping
 from pyro_latent.vae import VAE, VAEConfig
 

@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from pyro_latent import report, study
-from pyro_latent.study import Context
+from pyro_latent.study import Context, report
+from pyro_latent.study import runner as study
 
 FIGURES = (
     "vae2d_latents.png",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from pyro_latent.study import latent_geometry as geo
 from pyro_latent.vae import VAE, VAEConfig
-from pyro_latent.vae import latent_geometry as geo
 
 CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress") + tuple(f"c{i}" for i in range(4, 10))
 

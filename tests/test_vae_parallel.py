@@ -102,8 +102,8 @@ def test_a_real_dask_cluster_writes_the_same_checkpoints(images, sequential, tmp
 def test_the_quick_profile_trains_the_same_on_a_dask_cluster(tmp_path):
     """The issue's check: the quick profile's trainings through ``--cluster`` against local."""
     distributed = pytest.importorskip("dask.distributed")
+    from pyro_latent.study.profiles import study_runs_dir, study_vaes, training_set
     from pyro_latent.vae import get_preset
-    from pyro_latent.vae.profiles import study_runs_dir, study_vaes, training_set
 
     train = training_set("quick")
     small = get_preset("small")

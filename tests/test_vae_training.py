@@ -278,7 +278,7 @@ def test_cuda_without_gpu_is_a_clear_error(train_images):
 
 @pytest.mark.needs_fashion_mnist
 def test_cli_trains_and_resumes(tmp_path, capsys):
-    from pyro_latent.cli import main
+    from pyro_latent.study.cli import main
 
     data = tmp_path / "data"
     common = ["--preset", "vae2d-a", "--epochs", "1", "--limit", "500", "--no-progress"]
@@ -411,7 +411,7 @@ def test_load_vae_by_sweep_name(tmp_path, train_images):
     ],
 )
 def test_cli_rejects_bad_numbers(tmp_path, capsys, args, message):
-    from pyro_latent.cli import main
+    from pyro_latent.study.cli import main
 
     common = ["--preset", "vae2d-a", "--epochs", "1", "--runs-dir", str(tmp_path / "runs")]
     with pytest.raises(SystemExit) as info:  # argparse's usage error, exit status 2
@@ -422,7 +422,7 @@ def test_cli_rejects_bad_numbers(tmp_path, capsys, args, message):
 
 
 def test_cli_names_an_unknown_preset(tmp_path, capsys):
-    from pyro_latent.cli import main
+    from pyro_latent.study.cli import main
 
     assert main(["train", "--preset", "medium", "--runs-dir", str(tmp_path / "runs")]) == 2
     err = capsys.readouterr().err

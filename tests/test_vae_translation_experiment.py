@@ -7,7 +7,7 @@ from __future__ import annotations
 import arviz as az
 import pytest
 
-from pyro_latent import report
+from pyro_latent.study import report
 
 FIGURES = {
     "translation_stitched.png",

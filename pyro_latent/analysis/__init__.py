@@ -9,11 +9,11 @@ r"""Coordinate-free analyses of latent spaces: what two models' codes share, wha
   layer-to-layer map, and effective ranks (seed 003's low-rank factorisation);
 * :mod:`~pyro_latent.analysis.reparametrize`: invertible maps of a latent space (rotation,
   linear, monotone-then-rotation) and a VAE wrapped so that it is the same function in new
-  coordinates; :mod:`~pyro_latent.analysis.invariance`: the study's measurements under them;
+  coordinates; :mod:`~pyro_latent.study.coordinate_free`: the study's measurements under them;
 * :mod:`~pyro_latent.analysis.level_sets`: HDBSCAN's level-set tree of a cloud, its class
   composition, and matching two trees by shape alone (seed 002);
-  :mod:`~pyro_latent.analysis.gromov`: Gromov–Wasserstein matching of two clouds;
-  :mod:`~pyro_latent.analysis.unpaired`: both as translators without paired data, scored
+  :mod:`~pyro_latent.translate.gromov`: Gromov–Wasserstein matching of two clouds;
+  :mod:`~pyro_latent.study.unpaired`: both as translators without paired data, scored
   against paired ones.
 
 >>> import numpy as np

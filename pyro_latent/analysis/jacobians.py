@@ -56,7 +56,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from pyro_latent._checks import check_positive_int, check_probability
+from pyro_latent.core.checks import check_positive_int, check_probability
+from pyro_latent.core.latent_model import decoder_of
 
 __all__ = [
     "decoder_spectra",
@@ -194,17 +195,27 @@ def _output_dim(f: Callable, x: torch.Tensor, what: str) -> int:
     return int(out.shape[1])
 
 
-def decoder_spectra(decode: Callable, z, batch_size: int = 256) -> torch.Tensor:
+def decoder_spectra(decode, z, batch_size: int = 256) -> torch.Tensor:
     """Singular values of ``J(z_n) = ∂decode/∂z`` at each row of ``z [N, D]``.
 
-    ``decode`` maps ``[B, D] → [B, P]`` row by row (e.g. ``vae.decode``, which checks its input's
-    shape and values).  Returns ``[N, min(P, D)]``, float64 on the CPU, each row descending.
+    ``decode`` is a :class:`~pyro_latent.core.latent_model.LatentModel` or a function mapping
+    ``[B, D] → [B, *obs]`` row by row (e.g. ``vae.decode``, which checks its input's shape and
+    values); observations of any shape are flattened to ``P`` numbers.  Returns
+    ``[N, min(P, D)]``, float64 on the CPU, each row descending.
     The Jacobians come ``batch_size`` points at a time (fewer when ``P · D`` is large) from
     ``vmap(jacrev(w ↦ decode(w[None])[0]))``; a ``decode`` that branches on its input's values,
     which vmap refuses, is differentiated on the whole batch instead (the same Jacobians, as its
     rows are independent).  Non-2-D or non-finite ``z``, and a non-finite Jacobian, are a
     ``ValueError``.
     """
+    decoder = decoder_of(decode)
+
+    def decode(w: torch.Tensor) -> torch.Tensor:
+        out = decoder(w)
+        if isinstance(out, torch.Tensor) and out.dim() > 2 and out.shape[0] == w.shape[0]:
+            out = out.reshape(w.shape[0], -1)  # an observation [*obs] as P numbers
+        return out
+
     z = _points(z, "z")
     batch_size = check_positive_int(batch_size, "batch_size")
     out_dim = _output_dim(decode, z, "decode")

@@ -36,14 +36,20 @@ whether it is the same everywhere (every map here but :class:`MonotoneRotation`)
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import numpy as np
 import torch
 from torch import nn
 
-from pyro_latent._checks import check_nonnegative_int, check_positive_int, check_probability
+from pyro_latent.core.checks import check_nonnegative_int, check_positive_int, check_probability
+from pyro_latent.core.latent_model import (
+    check_codes,
+    check_latent_model,
+    log_prior,
+    observation_model,
+    require_likelihood,
+)
 
 __all__ = [
     "Identity",
@@ -314,67 +320,88 @@ class ReparametrizedVAE(nn.Module):
     nonlinear ``φ`` it is not Gaussian: ``φ(μ)`` is the image of the posterior mean, not the
     mean of the image ``E[φ(z)]``, and ``σ̃`` is only the first-order (delta-method) scale.
 
-    It exposes what the study reads off a VAE: ``latent_dim``, ``device``, ``dtype``,
-    ``config`` (the VAE's, renamed ``<name>+<φ.name>``, e.g. ``small+rotation``), ``encode``,
-    ``decode``, ``reconstruct``, ``likelihood``, ``check_images`` and ``check_latents``.  The
-    wrapped VAE is a submodule (``vae``), so ``.to``, ``.eval`` and ``.parameters`` reach it.
+    It is a :class:`~pyro_latent.core.latent_model.LatentModel` in its own right, with
+    ``latent_dim``, ``name`` (the model's, as ``<name>+<φ.name>``, e.g. ``small+rotation``),
+    ``encode``, ``decode``, ``reconstruct``, ``log_likelihood(x, y) = log p(x | φ⁻¹(y))``,
+    ``observation_model`` (when the wrapped model has one) and the prior pushed forward by
+    ``φ``, by the change of variables
+
+    .. math::
+
+        \log p_Y(y) = \log p_Z(φ^{-1}(y)) - \log\bigl|\det J_φ(φ^{-1}(y))\bigr|.
+
+    The wrapped model is a submodule (``vae``), so ``.to``, ``.eval`` and ``.parameters`` reach
+    it.
 
     Args:
-        vae: a :class:`~pyro_latent.vae.model.VAE` (or anything with its ``encode``/``decode``).
+        vae: any :class:`~pyro_latent.core.latent_model.LatentModel` (the study's
+            :class:`~pyro_latent.vae.model.VAE`, or one of your own).
         phi: a :class:`LatentMap` of dimension ``vae.latent_dim``.
     """
 
     def __init__(self, vae: nn.Module, phi: LatentMap):
         super().__init__()
+        check_latent_model(vae, "vae")
         if not isinstance(phi, LatentMap):
             raise ValueError(f"phi must be a LatentMap, got {type(phi).__name__}")
+        base = getattr(vae, "name", type(vae).__name__)
         if phi.dim != vae.latent_dim:
             raise ValueError(
-                f"phi maps {phi.dim}-D codes, but the VAE ({vae.config.name}) has a "
+                f"phi maps {phi.dim}-D codes, but the model ({base}) has a "
                 f"{vae.latent_dim}-D latent space"
             )
         self.vae = vae
         self.phi = phi
-        self.config = dataclasses.replace(vae.config, name=f"{vae.config.name}+{phi.name}")
+        self.name = f"{base}+{phi.name}"
 
     @property
     def latent_dim(self) -> int:
         return self.vae.latent_dim
 
-    @property
-    def device(self) -> torch.device:
-        return self.vae.device
+    def _to_original(self, y: torch.Tensor) -> torch.Tensor:
+        """``φ⁻¹(y)`` for codes ``y [..., D]``."""
+        if not isinstance(y, torch.Tensor) or y.ndim < 1 or y.shape[-1] != self.latent_dim:
+            raise ValueError(
+                f"y must be a tensor [..., {self.latent_dim}]; got "
+                f"{getattr(y, 'shape', type(y).__name__)}"
+            )
+        return self.phi.inverse(y.reshape(-1, self.latent_dim)).reshape(y.shape)
 
-    @property
-    def dtype(self) -> torch.dtype:
-        return self.vae.dtype
-
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(φ(μ(x)), σ̃(x))``, each ``(N, D)``: see the class docstring for ``σ̃``."""
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(φ(μ(x)), σ̃(x))``, each ``(N, D)``: see the class docstring for ``σ̃`` (``None``
+        when the wrapped encoder is deterministic)."""
         loc, scale = self.vae.encode(x)
+        if scale is None:
+            return self.phi.forward(loc), None
         jacobian = self.phi.jacobian(loc)
         variance = torch.einsum("nik,nk->ni", jacobian**2, scale**2)
         return self.phi.forward(loc), variance.sqrt()
 
     def decode(self, y: torch.Tensor) -> torch.Tensor:
-        """``vae.decode(φ⁻¹(y))``: pixel probabilities ``(N, 784)`` of codes ``y`` ``(N, D)``."""
-        return self.vae.decode(self.phi.inverse(self.check_latents(y)))
+        """``vae.decode(φ⁻¹(y))``: the mean of ``p(x | ·)`` for codes ``y`` ``(N, D)``."""
+        return self.vae.decode(self.phi.inverse(check_codes(y, self, "y")))
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        """``decode(encode(x).loc)``, equal to ``vae.reconstruct(x)`` up to rounding."""
-        return self.decode(self.phi.forward(self.vae.encode(x)[0]))  # encode's scale unneeded
+        """``decode(encode(x).loc)``, equal to ``vae.decode(vae.encode(x).loc)`` up to
+        rounding."""
+        return self.vae.decode(self.phi.inverse(self.phi.forward(self.vae.encode(x)[0])))
 
-    def likelihood(self, logits: torch.Tensor):
-        """The wrapped VAE's ``p(x | ·)`` given decoder logits: pixels are not reparametrised."""
-        return self.vae.likelihood(logits)
+    def log_likelihood(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """``log p(x | φ⁻¹(y))``, shape ``y.shape[:-1]``: observations are not
+        reparametrised."""
+        require_likelihood(self.vae, "vae")
+        return self.vae.log_likelihood(x, self._to_original(y))
 
-    def check_images(self, x: torch.Tensor) -> torch.Tensor:
-        return self.vae.check_images(x)
+    def observation_model(self, y: torch.Tensor):
+        """The wrapped model's ``p(x | φ⁻¹(y))`` as a distribution."""
+        return observation_model(self.vae, self._to_original(y))
 
-    def check_latents(self, y: torch.Tensor) -> torch.Tensor:
-        """``y`` as ``(N, D)`` on the VAE's device and dtype, or a :class:`ValueError` (the
-        codes of both parametrisations have the same shape)."""
-        return self.vae.check_latents(y)
+    def log_prior(self, y: torch.Tensor) -> torch.Tensor:
+        """``log p_Y(y)`` (class docstring), shape ``y.shape[:-1]``."""
+        z = self._to_original(y)
+        flat = z.reshape(-1, self.latent_dim)
+        log_det = torch.linalg.slogdet(self.phi.jacobian(flat)).logabsdet
+        return log_prior(self.vae, z) - log_det.reshape(z.shape[:-1])
 
     def extra_repr(self) -> str:
-        return f"name={self.config.name!r}, phi={self.phi!r}"
+        return f"name={self.name!r}, phi={self.phi!r}"

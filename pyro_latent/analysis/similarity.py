@@ -63,7 +63,7 @@ import math
 import numpy as np
 import torch
 
-from pyro_latent._checks import as_int, check_positive_int
+from pyro_latent.core.checks import as_int, check_positive_int
 
 __all__ = [
     "hsic",

@@ -1,28 +1,15 @@
-"""Concepts on a model's latent space, and belief edits that set one concept and keep the rest.
+"""Concepts on images: meters that measure them, directions in a latent space that move them.
 
-* :mod:`~pyro_latent.concepts.registry`: named concepts (``blue_velocity``, ``red_location``,
-  ``cell_k``, …) evaluated on either strip-world model's latents (:func:`get_concept`);
-* :mod:`~pyro_latent.concepts.edits`: :func:`set_concept`, and the check that an edit means the
-  same thing in both models (:func:`edit_agreement`);
 * :mod:`~pyro_latent.concepts.shoes`: concept meters on FashionMNIST images, shoe height and
-  brightness, hard and differentiable (:func:`shoe_height`, :func:`soft_shoe_height`, …).
+  brightness, hard and differentiable (:func:`shoe_height`, :func:`soft_shoe_height`, …);
+* :mod:`~pyro_latent.concepts.directions`: direction maths in a latent space (angles, purity,
+  Gram–Schmidt in a metric);
+* :mod:`~pyro_latent.concepts.shoe_directions`, :mod:`~pyro_latent.concepts.traversal`: concept
+  directions and traversals of any :class:`~pyro_latent.core.latent_model.LatentModel`.
+
+Concepts on the strip-world models' latents live with them, in :mod:`pyro_latent.toy`.
 """
 
-from pyro_latent.concepts.edits import (
-    EditAgreement,
-    edit_agreement,
-    matching_latents,
-    predicted_observations,
-    set_concept,
-)
-from pyro_latent.concepts.registry import (
-    Concept,
-    concept_names,
-    concepts,
-    get_concept,
-    latent_space,
-    register_concept,
-)
 from pyro_latent.concepts.shoes import (
     EmptyShapeError,
     concept_purity,
@@ -35,19 +22,8 @@ from pyro_latent.concepts.shoes import (
 )
 
 __all__ = [
-    "Concept",
-    "EditAgreement",
     "EmptyShapeError",
-    "concept_names",
     "concept_purity",
-    "concepts",
-    "edit_agreement",
-    "get_concept",
-    "latent_space",
-    "matching_latents",
-    "predicted_observations",
-    "register_concept",
-    "set_concept",
     "shoe_brightness",
     "shoe_height",
     "soft_shoe_brightness",

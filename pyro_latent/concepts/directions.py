@@ -33,7 +33,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.linear_model import Ridge
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from pyro_latent._checks import check_positive_int
+from pyro_latent.core.checks import check_positive_int
 
 __all__ = [
     "RegressionCAV",

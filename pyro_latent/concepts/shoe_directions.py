@@ -49,6 +49,7 @@ from pyro_latent.concepts.shoes import (
     taller_shoe,
     whiten,
 )
+from pyro_latent.core.latent_model import check_latent_model, decoder_of, encoder_mean_of
 
 __all__ = [
     "BRIGHTEN",
@@ -85,20 +86,23 @@ def _pixel_cosine(J: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> float:
 
 
 def directions_at(
-    encode_mean: Callable,
-    decode: Callable,
+    model,
     image: torch.Tensor,
     cavs: Mapping[str, torch.Tensor],
     *,
     bracket: tuple[float, float] = (-4.0, 4.0),
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict]:
-    """``(z₀, directions, diagnostics)`` for one shoe ``image [784]`` (see the module docstring).
+    """``(z₀, directions, diagnostics)`` for one shoe ``image [784]`` (see the module docstring)
+    under any :class:`~pyro_latent.core.latent_model.LatentModel` (``μ`` is its encoder's
+    ``loc``, ``g`` its ``decode``).
 
     ``cavs`` maps ``"height"`` and ``"brightness"`` to regression-CAV directions ``[D]``.  The
     commenter's direction is left out (and its diagnostics say why) when the brightness change
     has one sign over the whole ``α`` bracket.  A shoe whose whitened encoding decodes to an image
     with no pixel over the height threshold has nothing to measure: :class:`EmptyShapeError`.
     """
+    check_latent_model(model)
+    encode_mean, decode = encoder_mean_of(model), decoder_of(model)
     image = image.reshape(1, -1)
     white = whiten(image)
     with torch.no_grad():
@@ -163,8 +167,9 @@ def _jacobian_step(decode: Callable, z: torch.Tensor) -> torch.Tensor:
     return constrained_direction(grads["height"], grads["brightness"]).to(z.dtype)
 
 
-def jacobian_path(decode: Callable, z0: torch.Tensor, alphas) -> torch.Tensor:
-    """The Jacobian direction re-solved at every step: latents ``[A, D]``, one per ``α``.
+def jacobian_path(decode, z0: torch.Tensor, alphas) -> torch.Tensor:
+    """The Jacobian direction re-solved at every step: latents ``[A, D]``, one per ``α``
+    (``decode``: a :class:`~pyro_latent.core.latent_model.LatentModel` or its ``decode``).
 
     From ``z₀`` (``α = 0``) the path walks outward in both directions,
     ``z_{j±1} = z_j ± |α_{j±1} - α_j| d(z_j)``, where ``d(z)`` is the steepest height ascent that
@@ -172,6 +177,7 @@ def jacobian_path(decode: Callable, z0: torch.Tensor, alphas) -> torch.Tensor:
     gradients through the decoder).  Unlike the straight traversal it follows the constraint, so
     it shows how much of the straight line's loss of purity is its locality.
     """
+    decode = decoder_of(decode)
     alphas = [float(a) for a in alphas]
     centre = min(range(len(alphas)), key=lambda i: abs(alphas[i]))
     path = [None] * len(alphas)
@@ -185,9 +191,10 @@ def jacobian_path(decode: Callable, z0: torch.Tensor, alphas) -> torch.Tensor:
     return torch.stack(path)
 
 
-def jacobian_path_images(decode: Callable, z0: torch.Tensor, alphas) -> torch.Tensor | None:
+def jacobian_path_images(decode, z0: torch.Tensor, alphas) -> torch.Tensor | None:
     """Decoded images ``[A, 784]`` along :func:`jacobian_path`, or ``None`` when the path walks
     onto an image with no shape to measure (the constraint is then undefined)."""
+    decode = decoder_of(decode)
     try:
         with torch.no_grad():
             return decode(jacobian_path(decode, z0, alphas))
@@ -195,9 +202,9 @@ def jacobian_path_images(decode: Callable, z0: torch.Tensor, alphas) -> torch.Te
         return None
 
 
-def measure_shoe(encode_mean: Callable, decode: Callable, image, cavs, alphas, spreads):
-    """Every direction at one shoe (:func:`directions_at`), plus the re-solved Jacobian path,
-    traversed over ``alphas`` and summarised
+def measure_shoe(model, image, cavs, alphas, spreads):
+    """Every direction at one shoe under ``model`` (:func:`directions_at`), plus the re-solved
+    Jacobian path, traversed over ``alphas`` and summarised
     (:func:`~pyro_latent.concepts.traversal.record_from_images`).
 
     Returns ``(diagnostics, {direction: record})``; a shoe with nothing to measure is an
@@ -205,7 +212,8 @@ def measure_shoe(encode_mean: Callable, decode: Callable, image, cavs, alphas, s
     """
     from pyro_latent.concepts.traversal import record_from_images, traverse
 
-    z0, directions, diagnostics = directions_at(encode_mean, decode, image, cavs)
+    z0, directions, diagnostics = directions_at(model, image, cavs)
+    decode = decoder_of(model)
     frames = {d: traverse(decode, z0, v.to(z0.dtype), alphas) for d, v in directions.items()}
     frames["jacobian path"] = jacobian_path_images(decode, z0, alphas)
     records = {

@@ -45,7 +45,7 @@ import math
 
 import torch
 
-from pyro_latent._checks import (
+from pyro_latent.core.checks import (
     check_image_tensor,
     check_nonnegative_int,
     check_positive_int,

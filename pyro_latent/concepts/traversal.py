@@ -18,12 +18,13 @@ behind each.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
 
 from pyro_latent.concepts.shoes import EmptyShapeError, concept_purity, shoe_brightness, shoe_height
+from pyro_latent.core.latent_model import decoder_of
 
 __all__ = [
     "brightness_claim_verdict",
@@ -43,9 +44,11 @@ __all__ = [
 ]
 
 
-def traverse(decode: Callable, z0, direction, alphas) -> torch.Tensor:
+def traverse(decode, z0, direction, alphas) -> torch.Tensor:
     """Decoded images ``[A, 784]`` (on the CPU) at ``z₀ + α d`` for each ``α`` in ``alphas`` (no
-    gradients)."""
+    gradients); ``decode`` is a :class:`~pyro_latent.core.latent_model.LatentModel` or its
+    ``decode``."""
+    decode = decoder_of(decode)
     z0 = torch.as_tensor(z0)
     direction = torch.as_tensor(direction, dtype=z0.dtype)
     alphas = torch.as_tensor(alphas, dtype=z0.dtype)
@@ -86,7 +89,7 @@ def meter_spreads(images: torch.Tensor) -> dict:
     }
 
 
-def traversal_record(decode: Callable, z0, direction, alphas, spreads: Mapping) -> dict:
+def traversal_record(decode, z0, direction, alphas, spreads: Mapping) -> dict:
     """Traverse, measure and summarise one direction from one start (:func:`record_from_images`
     on the decoded ``z₀ + α d``)."""
     return record_from_images(traverse(decode, z0, direction, alphas), alphas, spreads)

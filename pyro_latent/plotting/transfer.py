@@ -11,7 +11,6 @@ from matplotlib.colors import ListedColormap
 from matplotlib.ticker import MaxNLocator
 
 from pyro_latent.plotting import save_figure
-from pyro_latent.toy.world import LOCAL_CODES
 
 # one colour per local code: empty, red, blue←, red+blue←, blue→, red+blue→
 CODE_COLOURS = ["#f2f2f2", "#d62728", "#9ecae1", "#8c6bb1", "#1f5fbf", "#54278f"]
@@ -224,7 +223,7 @@ def save_velocity_identifier(path: Path, world, exact_invertible, exact_single) 
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in CODE_COLOURS]
     ax.legend(
         handles,
-        [f"{i}: {s}" for i, s in enumerate(LOCAL_CODES)],
+        [f"{i}: {s}" for i, s in enumerate(world.local_codes)],
         fontsize=7,
         loc="lower left",
         bbox_to_anchor=(0, 1.01),

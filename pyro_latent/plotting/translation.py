@@ -21,10 +21,7 @@ import torch
 
 from pyro_latent.plotting import save_figure
 from pyro_latent.plotting.vae import image_grid, scatter_latents
-from pyro_latent.translate import translators
 
-FITTED = translators.TRANSLATORS
-TRANSLATORS = (*FITTED, "formula")  # the formula needs no fit
 TRANSLATOR_COLOURS = {
     "linear": "tab:blue",
     "affine": "tab:orange",
@@ -43,6 +40,8 @@ METRICS = (
     ("jaccard", "neighbourhood Jaccard", None, (0.0, 1.02)),
 )
 CONCEPT_LABELS = {"height": "R² of shoe height", "class": "class accuracy"}
+# Known translators come in this order, then any others as they come; the formula needs no fit.
+TRANSLATORS = tuple(TRANSLATOR_COLOURS)
 _EXTRA_COLOURS = ("tab:brown", "tab:pink", "tab:olive", "tab:cyan", "tab:gray")
 
 

@@ -15,8 +15,8 @@ import torch
 from matplotlib.ticker import MaxNLocator
 from torchvision.utils import make_grid
 
+from pyro_latent.core.latent_model import decode_in_batches, encode_in_batches
 from pyro_latent.plotting import save_figure
-from pyro_latent.vae.metrics import ACTIVE_THRESHOLD
 
 
 def image_grid(images: torch.Tensor, nrow: int, padding: int = 1) -> np.ndarray:
@@ -72,7 +72,7 @@ def plot_manifolds(path: Path, panels: Sequence[dict], n: int = 20) -> Path:
     fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 6.5))
     for ax, panel in zip(np.atleast_1d(axes), panels, strict=True):
         grid, extent = latent_grid(panel["loc"], n)
-        images = panel["vae"].decode(grid.to(panel["vae"].device))
+        images = decode_in_batches(panel["vae"], grid)
         grid_image = image_grid(images, nrow=n, padding=0)
         ax.imshow(grid_image, cmap="gray_r", extent=extent, aspect="auto")
         for label, (x, y) in panel.get("marks", {}).items():
@@ -91,8 +91,11 @@ def plot_manifolds(path: Path, panels: Sequence[dict], n: int = 20) -> Path:
     return save_figure(fig, path, dpi=110)
 
 
-def plot_activity(path: Path, groups: Sequence[dict], sweep: Sequence[dict] = ()) -> Path:
-    """Sorted ``Var_x(E_q[z_d|x])`` per dimension, one line per run, the 0.01 threshold dashed.
+def plot_activity(
+    path: Path, groups: Sequence[dict], sweep: Sequence[dict] = (), *, threshold: float
+) -> Path:
+    """Sorted ``Var_x(E_q[z_d|x])`` per dimension, one line per run, the activity ``threshold``
+    dashed.
 
     ``groups`` (left panel) and ``sweep`` (right panel, optional): dicts with ``label``,
     ``color`` and ``activities`` (a list of per-run arrays)."""
@@ -113,7 +116,7 @@ def plot_activity(path: Path, groups: Sequence[dict], sweep: Sequence[dict] = ()
                     alpha=0.8,
                     label=item["label"] if i == 0 else None,
                 )
-        ax.axhline(ACTIVE_THRESHOLD, color="k", ls="--", lw=1, label="0.01 (active)")
+        ax.axhline(threshold, color="k", ls="--", lw=1, label=f"{threshold:g} (active)")
         ax.set_yscale("log")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("dimension, sorted by activity")
@@ -129,7 +132,9 @@ def plot_reconstructions(path: Path, images: torch.Tensor, rows: Sequence[tuple]
     """Originals on top, then one row per ``(label, vae)``: ``decode(encode(x).loc)``."""
     n = images.shape[0]
     all_rows = [("test images", images)]
-    all_rows += [(label, vae.reconstruct(images.to(vae.device)).cpu()) for label, vae in rows]
+    all_rows += [
+        (label, decode_in_batches(vae, encode_in_batches(vae, images)[0])) for label, vae in rows
+    ]
     fig, axes = plt.subplots(len(all_rows), 1, figsize=(n * 0.6, 0.75 * len(all_rows) + 0.3))
     for ax, (label, imgs) in zip(np.atleast_1d(axes), all_rows, strict=True):
         ax.imshow(image_grid(imgs, nrow=n), cmap="gray_r", vmin=0, vmax=1)
@@ -160,15 +165,15 @@ def plot_interpolations(path: Path, rows: Sequence[dict]) -> Path:
     return save_figure(fig, path, dpi=110)
 
 
-def plot_correlations(path: Path, panels: Sequence[dict]) -> Path:
+def plot_correlations(path: Path, panels: Sequence[dict], *, threshold: float) -> Path:
     """|correlation| matrices, one row per dict with ``label``, ``mean_corr``, ``sample_corr`` and
     ``activity`` (``A_d`` per dimension): dimensions are sorted by activity, most active first,
-    and a white line marks off the active ones (``A_d > 0.01``)."""
+    and a white line marks off the active ones (``A_d > threshold``)."""
     fig, axes = plt.subplots(len(panels), 2, figsize=(8, 3.8 * len(panels)), squeeze=False)
     for row, panel in zip(axes, panels, strict=True):
         activity = np.asarray(panel["activity"], dtype=float)
         order = np.argsort(-activity)
-        n_active = int((activity > ACTIVE_THRESHOLD).sum())
+        n_active = int((activity > threshold).sum())
         for ax, key, title in zip(
             row, ("mean_corr", "sample_corr"), ("posterior means", "posterior samples"), strict=True
         ):

@@ -10,17 +10,18 @@ import torch
 from matplotlib.patches import Circle
 
 from pyro_latent.plotting import save_figure
-from pyro_latent.toy.world import BLUE, RED
 
-COLOURS = {BLUE: "#1f5fbf", RED: "#d62728"}
+# By symbol name: the caller says which code is which (the strip world's ``SYMBOLS``).
+COLOURS = {"blue": "#1f5fbf", "red": "#d62728"}
 
 
-def draw_episode(ax, frames: torch.Tensor, title: str = "") -> None:
-    """Rows are time steps (top to bottom), cells are circles in the colour they show."""
+def draw_episode(ax, frames: torch.Tensor, symbols, title: str = "") -> None:
+    """Rows are time steps (top to bottom), cells are circles in the colour they show;
+    ``symbols[code]`` names each code of ``frames`` (e.g. ``("blank", "blue", "red")``)."""
     T, n = frames.shape
     for t in range(T):
         for k in range(n):
-            symbol = int(frames[t, k])
+            symbol = symbols[int(frames[t, k])]
             y = T - 1 - t
             ax.add_patch(Circle((k, y), 0.42, fill=False, lw=0.6, ec="0.75"))
             if symbol in COLOURS:
@@ -38,10 +39,10 @@ def draw_episode(ax, frames: torch.Tensor, title: str = "") -> None:
         ax.spines[side].set_visible(False)
 
 
-def save_episodes(path: Path, panels: list[tuple[torch.Tensor, str]]) -> Path:
+def save_episodes(path: Path, panels: list[tuple[torch.Tensor, str]], symbols) -> Path:
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 5.2), squeeze=False)
     for ax, (frames, title) in zip(axes[0], panels, strict=True):
-        draw_episode(ax, frames, title)
+        draw_episode(ax, frames, symbols, title)
     fig.tight_layout()
     return save_figure(fig, path)
 

@@ -71,7 +71,7 @@ from pyro.ops.indexing import Vindex
 from pyro.ops.rings import LogRing
 from pyro.poutine.util import prune_subsample_sites
 
-from pyro_latent._checks import check_long_tensor, check_positive_int
+from pyro_latent.core.checks import check_long_tensor, check_positive_int
 from pyro_latent.toy.hmm import CompiledHMM
 from pyro_latent.toy.local_rule import (
     compiled_transition,

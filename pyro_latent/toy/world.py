@@ -28,7 +28,7 @@ from functools import cached_property
 
 import torch
 
-from pyro_latent._checks import (
+from pyro_latent.core.checks import (
     check_int,
     check_long_tensor,
     check_positive_int,
@@ -62,7 +62,13 @@ class StripWorld:
     All methods are vectorised over leading batch dimensions and validate their input: anything
     that is not a valid state, configuration or observation gets a :class:`ValueError` that names
     the problem.
+
+    ``symbols`` and ``local_codes`` name the observation symbols and model 2's cell codes, by
+    code (:data:`SYMBOLS`, :data:`LOCAL_CODES`).
     """
+
+    symbols = SYMBOLS
+    local_codes = LOCAL_CODES
 
     def __init__(self, n_cells: int = 10):
         # four cells are the fewest for which a pair can bounce with red beside it

@@ -1,4 +1,10 @@
-r"""Translating between two VAEs' latent spaces by posterior inference through the images.
+r"""Translating between two latent models' spaces by posterior inference through the images.
+
+Everything here takes any two :class:`~pyro_latent.core.latent_model.LatentModel`\ s: the
+formula needs only ``encode`` and ``decode``; drawing images needs model 1's
+``observation_model`` (or ``likelihood="mean"``); the guide's draws need model 2's posterior
+``scale``, and the importance-resampled posterior its ``log_likelihood`` (and ``log_prior``, when
+its prior is not ``N(0, I)``).  A model without what a step needs gets a :class:`TypeError`.
 
 The toy half translates ``l₁ → l₂`` by conditioning on the observations both models explain.
 Two VAEs trained on the same images share their observations ``x``, so the same construction
@@ -54,7 +60,16 @@ import pyro.distributions as dist
 import torch
 from pyro import poutine
 
-from pyro_latent._checks import check_nonnegative_int, check_positive_int
+from pyro_latent.core.checks import check_nonnegative_int, check_positive_int
+from pyro_latent.core.latent_model import (
+    check_codes,
+    check_latent_model,
+    encode,
+    log_prior,
+    observation_model,
+    require_likelihood,
+    require_posterior,
+)
 
 __all__ = [
     "LIKELIHOODS",
@@ -70,36 +85,45 @@ DRAWS = ("guide", "mean")
 
 
 def _check_pair(src, dst) -> None:
-    for name, vae in (("src", src), ("dst", dst)):
-        if not (hasattr(vae, "encode") and hasattr(vae, "decode") and hasattr(vae, "latent_dim")):
-            raise TypeError(f"{name} must be a VAE (encode/decode/latent_dim); got {type(vae)}")
+    check_latent_model(src, "src")
+    check_latent_model(dst, "dst")
 
 
 @torch.no_grad()
 def formula_map(src, dst, z1: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-    """``μ₂(decode₁(z₁))`` for latents ``z1 [N, D₁]`` of ``src``: ``[N, D₂]`` on the CPU."""
+    r"""``μ₂(decode₁(z₁))`` for codes ``z1 [N, D₁]`` of ``src``: ``[N, D₂]`` on the CPU.  Any two
+    :class:`~pyro_latent.core.latent_model.LatentModel`\ s (deterministic ones too)."""
     _check_pair(src, dst)
-    z1 = src.check_latents(z1)
+    z1 = check_codes(z1, src, "z1")
     batch_size = check_positive_int(batch_size, "batch_size")
     out = [
-        dst.encode(src.decode(z1[i : i + batch_size]))[0].cpu()
+        encode(dst, src.decode(z1[i : i + batch_size]))[0].cpu()
         for i in range(0, z1.shape[0], batch_size)
     ]
     return torch.cat(out) if out else torch.empty(0, dst.latent_dim)
 
 
+def _encode_draws(dst, x: torch.Tensor, batch: torch.Size):
+    """``dst``'s ``(loc, scale)`` of observations ``x [*batch, *obs]``, each ``[*batch, D₂]``:
+    encoders take one batch dimension, so the draw and point dimensions are folded into it."""
+    loc, scale = encode(dst, x.reshape(-1, *x.shape[len(batch) :]))
+    scale = require_posterior(scale, "dst", purpose="the posterior mapping")
+    return loc.reshape(*batch, -1), scale.reshape(*batch, -1)
+
+
 def mapping_program(src, dst, z1: torch.Tensor, num_draws: int, likelihood: str = "sample"):
     """The Pyro program of ``p(z₂ | z₁)``: plates ``draws`` (``S``, dim -2) and ``points``
-    (``N``, dim -1); sites ``x [S, N, 784]`` (VAE 1's likelihood, or its mean as a ``Delta``)
-    and ``z2 [S, N, D₂]`` (VAE 2's guide given ``x``).  Returns ``z2``."""
-    logits = src.decoder(z1)  # [N, 784]
+    (``N``, dim -1); sites ``x [S, N, *obs]`` (model 1's ``p(x | z₁)``, or its mean as a
+    ``Delta``) and ``z2 [S, N, D₂]`` (model 2's ``q(z | x)``).  Returns ``z2``."""
+    batch = torch.Size((num_draws, z1.shape[0]))
     with pyro.plate("draws", num_draws, dim=-2), pyro.plate("points", z1.shape[0], dim=-1):
         if likelihood == "mean":
-            mean = src.decode(z1).expand(num_draws, *logits.shape)
-            x = pyro.sample("x", dist.Delta(mean, event_dim=1))
+            mean = src.decode(z1)
+            mean = mean.expand(batch + mean.shape[1:])
+            x = pyro.sample("x", dist.Delta(mean, event_dim=mean.ndim - 2))
         else:
-            x = pyro.sample("x", src.likelihood(logits.expand(num_draws, *logits.shape)))
-        loc, scale = dst.encoder(x.to(dst.dtype))
+            x = pyro.sample("x", observation_model(src, z1).expand(batch))
+        loc, scale = _encode_draws(dst, x, batch)
         return pyro.sample("z2", dist.Normal(loc, scale).to_event(1))
 
 
@@ -202,13 +226,14 @@ class PosteriorMapping:
 
 
 def _importance_resample(dst, x: torch.Tensor, num_proposals: int):
-    """One draw from ``p₂(z | x)`` per image ``x [B, 784]`` by sampling-importance-resampling
-    with ``q₂(z | x)`` as proposal; returns the draws ``[B, D₂]`` and the ESS ``[B]``."""
-    loc, scale = dst.encoder(x)
+    """One draw from ``p₂(z | x)`` per observation ``x [B, *obs]`` by sampling-importance-
+    resampling with ``q₂(z | x)`` as proposal; returns the draws ``[B, D₂]`` and the ESS
+    ``[B]``."""
+    loc, scale = encode(dst, x)
+    scale = require_posterior(scale, "dst", purpose="the importance-resampled posterior")
     guide = dist.Normal(loc, scale).to_event(1)
     z = guide.sample((num_proposals,))  # [K, B, D₂]
-    prior = dist.Normal(torch.zeros_like(loc), torch.ones_like(loc)).to_event(1)
-    log_w = prior.log_prob(z) + dst.likelihood(dst.decoder(z)).log_prob(x) - guide.log_prob(z)
+    log_w = log_prior(dst, z) + dst.log_likelihood(x, z) - guide.log_prob(z)
     log_w = log_w.double()
     if not bool(torch.isfinite(log_w).all()):
         raise FloatingPointError("an importance weight is not finite")
@@ -247,7 +272,7 @@ def posterior_mapping(
         batch_points: points per batch (bounds memory at ``K·S·batch_points`` decodes).
     """
     _check_pair(src, dst)
-    z1 = src.check_latents(z1)
+    z1 = check_codes(z1, src, "z1")
     S = check_positive_int(num_draws, "num_draws")
     K = check_nonnegative_int(num_proposals, "num_proposals")
     seed = check_nonnegative_int(seed, "seed")
@@ -260,6 +285,8 @@ def posterior_mapping(
         raise ValueError("z1 holds no points")
     if K == 1:
         raise ValueError("num_proposals must be 0 (no posterior) or at least 2")
+    if K:
+        require_likelihood(dst, "dst", purpose="the importance-resampled posterior")
     guide_draws, mean_draws, posterior_draws, ess = [], [], [], []
     # manual_seed reseeds every CUDA device, so restore them all, not only the VAEs' own
     devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
@@ -268,13 +295,13 @@ def posterior_mapping(
         for start in range(0, z1.shape[0], batch_points):
             batch = z1[start : start + batch_points]
             trace = poutine.trace(mapping_program).get_trace(src, dst, batch, S, likelihood)
-            x = trace.nodes["x"]["value"].to(dst.dtype)  # [S, B, 784]
-            loc = dst.encoder(x)[0]
+            x = trace.nodes["x"]["value"]  # [S, B, *obs]
+            loc = _encode_draws(dst, x, x.shape[:2])[0]
             z2 = trace.nodes["z2"]["value"] if draw == "guide" else loc
             guide_draws.append(z2.cpu())
             mean_draws.append(loc.cpu())
             if K:
-                flat = x.reshape(-1, x.shape[-1])
+                flat = x.reshape(-1, *x.shape[2:])
                 z, e = _importance_resample(dst, flat, K)
                 posterior_draws.append(z.reshape(S, -1, dst.latent_dim).cpu())
                 ess.append(e.reshape(S, -1).cpu())

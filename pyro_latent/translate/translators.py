@@ -46,7 +46,7 @@ from sklearn.metrics import r2_score
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from pyro_latent._checks import (
+from pyro_latent.core.checks import (
     check_int,
     check_nonnegative_int,
     check_positive_int,

@@ -34,7 +34,7 @@ import torch
 from torchvision.datasets import FashionMNIST
 from torchvision.datasets.utils import check_integrity, extract_archive
 
-from pyro_latent._checks import check_positive_int
+from pyro_latent.core.checks import check_positive_int
 
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 """Where Debian's ``dataset-fashion-mnist`` package installs the four ``.gz`` archives."""

@@ -44,58 +44,74 @@ import pyro
 import torch
 from pyro.infer import TraceMeanField_ELBO
 
-from pyro_latent._checks import check_nonnegative_int, check_positive_int, check_probability
-from pyro_latent.vae.model import VAE
+from pyro_latent.core.checks import check_nonnegative_int, check_positive_int, check_probability
+from pyro_latent.core.latent_model import (
+    LatentModel,
+    elbo_programs,
+    encode_in_batches,
+    require_posterior,
+)
 
 ACTIVE_THRESHOLD = 0.01
 
 
 @dataclass
 class Encodings:
-    """Posterior parameters ``loc``, ``scale`` (each ``(N, D)``) of a set of images."""
+    """Posterior parameters ``loc``, ``scale`` (each ``(N, D)``) of a set of observations;
+    ``scale`` is ``None`` for a deterministic encoder."""
 
     loc: torch.Tensor
-    scale: torch.Tensor
+    scale: torch.Tensor | None
 
     def sample(self, generator: torch.Generator | None = None) -> torch.Tensor:
-        """One draw ``z_n ~ q(z | x_n)`` per image."""
+        """One draw ``z_n ~ q(z | x_n)`` per observation."""
+        scale = require_posterior(self.scale, "these encodings", purpose="sampling q(z | x)")
         eps = torch.randn(self.loc.shape, generator=generator, dtype=self.loc.dtype)
-        return self.loc + self.scale * eps
+        return self.loc + scale * eps
 
 
-@torch.no_grad()
-def encode_dataset(vae: VAE, images: torch.Tensor, batch_size: int = 1000) -> Encodings:
-    """Posterior ``(loc, scale)`` of every image, on the CPU."""
-    locs, scales = [], []
-    for start in range(0, images.shape[0], batch_size):
-        loc, scale = vae.encode(images[start : start + batch_size])
-        locs.append(loc.cpu())
-        scales.append(scale.cpu())
-    return Encodings(torch.cat(locs), torch.cat(scales))
+def encode_dataset(model: LatentModel, images: torch.Tensor, batch_size: int = 1000) -> Encodings:
+    """``q(z | x)``'s ``(loc, scale)`` of every observation under any
+    :class:`~pyro_latent.core.latent_model.LatentModel`, on the CPU."""
+    return Encodings(*encode_in_batches(model, images, batch_size))
 
 
 def evaluate_elbo(
-    vae: VAE,
+    model: LatentModel,
     images: torch.Tensor,
     *,
     num_particles: int = 1,
     batch_size: int = 1000,
     seed: int = 0,
 ) -> float:
-    """Mean ELBO per image (nats) of ``images`` under ``vae``, via ``TraceMeanField_ELBO``."""
+    """Mean ELBO per observation (nats) of ``images`` under any
+    :class:`~pyro_latent.core.latent_model.LatentModel` with a posterior and a likelihood,
+    via ``TraceMeanField_ELBO`` on the model's :func:`~pyro_latent.core.latent_model.
+    elbo_programs`."""
+    num_particles = check_positive_int(num_particles, "num_particles")
+    batch_size = check_positive_int(batch_size, "batch_size")
+    seed = check_nonnegative_int(seed, "seed")
+    if not isinstance(images, torch.Tensor) or images.ndim < 2 or images.shape[0] == 0:
+        raise ValueError(
+            "images must be a non-empty tensor of observations [N, ...]; got "
+            f"{getattr(images, 'shape', type(images).__name__)}"
+        )
+    if not images.is_floating_point():
+        raise ValueError(f"images must be floating point; got dtype {images.dtype}")
+    model_fn, guide_fn = elbo_programs(model)
     elbo = TraceMeanField_ELBO(num_particles=num_particles, vectorize_particles=False)
     total = 0.0
     with pyro.get_param_store().scope(), torch.no_grad(), torch.random.fork_rng():
         torch.manual_seed(seed)
         for start in range(0, images.shape[0], batch_size):
-            x = vae.check_images(images[start : start + batch_size])
-            total += elbo.loss(vae.model, vae.guide, x)
+            total += elbo.loss(model_fn, guide_fn, images[start : start + batch_size])
     return -total / images.shape[0]
 
 
 def kl_per_dim(enc: Encodings) -> np.ndarray:
     """``KL_d``, the mean over images of ``KL(q(z_d | x) ‖ N(0, 1))``, shape ``(D,)``."""
-    loc, scale = enc.loc.double(), enc.scale.double()
+    scale = require_posterior(enc.scale, "these encodings", purpose="the KL per dimension")
+    loc, scale = enc.loc.double(), scale.double()
     kl = 0.5 * (loc**2 + scale**2 - 1.0 - 2.0 * torch.log(scale))
     return kl.mean(0).numpy()
 
@@ -148,7 +164,9 @@ def correlations(enc: Encodings, seed: int = 0) -> dict:
     }
 
 
-def summarize(vae: VAE, images: torch.Tensor, *, seed: int = 0, num_particles: int = 1) -> dict:
+def summarize(
+    vae: LatentModel, images: torch.Tensor, *, seed: int = 0, num_particles: int = 1
+) -> dict:
     """Every number above for one VAE on ``images`` (plain types, JSON-ready)."""
     enc = encode_dataset(vae, images)
     act = activity(enc)

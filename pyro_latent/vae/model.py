@@ -42,7 +42,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from pyro_latent._checks import as_int, check_image_tensor
+from pyro_latent.core.checks import as_int, check_image_tensor
 from pyro_latent.vae.data import N_PIXELS
 
 LIKELIHOODS = ("bernoulli", "continuous_bernoulli")
@@ -195,6 +195,11 @@ class VAE(nn.Module):
         return self.config.latent_dim
 
     @property
+    def name(self) -> str:
+        """The preset's name, e.g. ``small``."""
+        return self.config.name
+
+    @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
@@ -239,6 +244,32 @@ class VAE(nn.Module):
         with pyro.plate("data", x.shape[0]):
             loc, scale = self.encoder(x)
             pyro.sample("z", dist.Normal(loc, scale).to_event(1))
+
+    # --- the LatentModel protocol -------------------------------------------------------------
+
+    def observation_model(self, z: torch.Tensor) -> dist.TorchDistribution:
+        """``p(x | z)`` over the 784 pixels (one event) for codes ``z [..., D]`` (batch shape
+        ``z.shape[:-1]``)."""
+        if not isinstance(z, torch.Tensor) or z.ndim < 1 or z.shape[-1] != self.latent_dim:
+            raise ValueError(
+                f"z must be a tensor [..., {self.latent_dim}] for this {self.latent_dim}-D VAE "
+                f"({self.config.name}); got {getattr(z, 'shape', type(z).__name__)}"
+            )
+        return self.likelihood(self.decoder(z.to(device=self.device, dtype=self.dtype)))
+
+    def log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """``log p(x | z)`` summed over the pixels, for codes ``z [..., D]`` and images ``x``
+        that broadcast against them (``[..., 784]``, or 28×28 images): shape ``[...]``.
+
+        Codes are not checked for finiteness: a sampler may propose an infinite one, whose
+        likelihood is then ``-inf`` or NaN for it to reject."""
+        if not isinstance(x, torch.Tensor):
+            raise ValueError(f"x must be a torch.Tensor; got {type(x).__name__}")
+        if x.shape[-2:] == (28, 28):
+            x = x.reshape(*x.shape[: -3 if x.shape[-3:] == (1, 28, 28) else -2], N_PIXELS)
+        if x.ndim < 1 or x.shape[-1] != N_PIXELS:
+            raise ValueError(f"x must end in {N_PIXELS} pixels or 28×28; got {tuple(x.shape)}")
+        return self.observation_model(z).log_prob(x.to(device=self.device, dtype=self.dtype))
 
     # --- the checked API ----------------------------------------------------------------------
 

@@ -35,7 +35,7 @@ import torch
 from joblib import Parallel, delayed, parallel_config
 from tqdm.auto import tqdm
 
-from pyro_latent._checks import check_nonnegative_int, check_positive_int
+from pyro_latent.core.checks import check_nonnegative_int, check_positive_int
 from pyro_latent.vae.data import ImageData
 from pyro_latent.vae.model import VAEConfig, get_preset
 from pyro_latent.vae.training import (

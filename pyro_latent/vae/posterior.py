@@ -35,8 +35,14 @@ import pyro
 import torch
 from pyro.infer import MCMC, NUTS
 
-from pyro_latent._checks import check_nonnegative_int, check_positive_int
-from pyro_latent.vae.data import N_PIXELS
+from pyro_latent.core.checks import check_nonnegative_int, check_positive_int
+from pyro_latent.core.latent_model import (
+    check_latent_model,
+    encode,
+    log_prior,
+    require_likelihood,
+    require_posterior,
+)
 
 __all__ = [
     "ImportanceEstimate",
@@ -49,24 +55,37 @@ __all__ = [
 ]
 
 
-def _one_image(vae, x) -> torch.Tensor:
-    """One image (``[784]``, ``[28, 28]`` or a batch of one) as ``[1, 784]``, checked."""
-    if isinstance(x, torch.Tensor) and tuple(x.shape) in ((N_PIXELS,), (28, 28)):
-        x = x.reshape(1, N_PIXELS)
-    x = vae.check_images(x).reshape(-1, N_PIXELS)
-    if x.shape[0] != 1:
-        raise ValueError(f"expected one image, got a batch of {x.shape[0]}")
-    return x
+def _one_observation(model, x) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """``(batch [1, *obs], loc [1, D], scale)`` for one observation ``x``, given as ``[*obs]``
+    or as a batch of one ``[1, *obs]`` (whichever the model's encoder accepts)."""
+    check_latent_model(model)
+    if not isinstance(x, torch.Tensor) or x.ndim < 1:
+        raise ValueError(f"x must be one observation as a tensor; got {type(x).__name__}")
+    for batch in (x[None], x):
+        try:
+            with torch.no_grad():
+                loc, scale = encode(model, batch)
+        except (ValueError, RuntimeError):
+            continue
+        if tuple(loc.shape) == (1, model.latent_dim):
+            return batch, loc, scale
+        if loc.ndim == 2 and loc.shape[1] == model.latent_dim:
+            raise ValueError(f"expected one observation, got a batch of {loc.shape[0]}")
+    raise ValueError(
+        f"x must be one observation [*obs] or a batch of one [1, *obs] that the model encodes; "
+        f"got shape {tuple(x.shape)}"
+    )
 
 
 def vae_log_joint(vae, x: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
-    """``z [..., D] -> log p(x, z) [...]`` for one image ``x`` (``[784]`` or ``[28, 28]``) under
-    the VAE's prior and likelihood."""
-    x = _one_image(vae, x)[0]
+    """``z [..., D] -> log p(x, z) [...]`` for one observation ``x`` under any
+    :class:`~pyro_latent.core.latent_model.LatentModel` with a likelihood: its prior (``N(0,
+    I)`` unless it has its own ``log_prior``) plus ``log_likelihood``."""
+    require_likelihood(vae, purpose="log p(x, z)")
+    x = _one_observation(vae, x)[0][0]
 
     def log_joint(z: torch.Tensor) -> torch.Tensor:
-        prior = torch.distributions.Normal(0.0, 1.0).log_prob(z).sum(-1)
-        return prior + vae.likelihood(vae.decoder(z)).log_prob(x)  # one 784-pixel event
+        return log_prior(vae, z) + vae.log_likelihood(x, z)
 
     return log_joint
 
@@ -113,9 +132,10 @@ def importance_log_evidence(
 
 
 def vae_log_evidence(vae, x: torch.Tensor, num_samples: int = 1000, *, seed: int = 0):
-    """:func:`importance_log_evidence` for one image with the VAE's own guide as proposal."""
-    with torch.no_grad():
-        loc, scale = vae.encode(_one_image(vae, x))
+    """:func:`importance_log_evidence` for one observation with the model's own encoder
+    ``q(z | x)`` as proposal (a :class:`TypeError` for a deterministic encoder)."""
+    _, loc, scale = _one_observation(vae, x)
+    scale = require_posterior(scale, purpose="importance sampling with the guide")
     proposal = torch.distributions.Independent(torch.distributions.Normal(loc[0], scale[0]), 1)
     return importance_log_evidence(vae_log_joint(vae, x), proposal, num_samples, seed=seed)
 
@@ -218,9 +238,10 @@ def standardised_offset(point, draws) -> dict:
 def posterior_check(
     vae, x: torch.Tensor, *, nuts: dict, is_samples: int = 1000, seed: int = 0, n_jobs: int = 1
 ) -> tuple[dict, object]:
-    """The encoder against the true posterior for one image: NUTS from the encoder mean
-    (:func:`nuts_chains` with the options ``nuts``) and importance sampling with the guide
-    (:func:`vae_log_evidence`).
+    """The encoder against the true posterior for one observation, under any
+    :class:`~pyro_latent.core.latent_model.LatentModel` with a posterior and a likelihood:
+    NUTS from the encoder mean (:func:`nuts_chains` with the options ``nuts``) and importance
+    sampling with the guide (:func:`vae_log_evidence`).
 
     Returns ``(summary, InferenceData)``; ``summary`` has ``r_hat_max`` and ``ess_bulk_min``
     (``az.summary`` over the latent dimensions), ``divergences``, ``offset``
@@ -228,9 +249,9 @@ def posterior_check(
     """
     import arviz as az
 
-    x = _one_image(vae, x)
-    with torch.no_grad():
-        mu = vae.encode(x)[0][0]
+    x, loc, scale = _one_observation(vae, x)
+    require_posterior(scale, purpose="posterior_check (importance sampling with the guide)")
+    mu = loc[0]
     data = nuts_chains(vae_log_joint(vae, x), mu, **nuts, seed=seed, n_jobs=n_jobs)
     diagnostics = az.summary(data, kind="diagnostics")
     draws = data.posterior["z"].values.reshape(-1, mu.numel())

@@ -56,7 +56,7 @@ from pyro.infer import TraceMeanField_ELBO
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, TensorDataset
 from tqdm.auto import tqdm
 
-from pyro_latent._checks import check_nonnegative_int, check_positive_int
+from pyro_latent.core.checks import check_nonnegative_int, check_positive_int
 from pyro_latent.vae.data import ImageData, image_fingerprint
 from pyro_latent.vae.model import VAE, VAEConfig, get_preset
 

@@ -16,7 +16,7 @@ concept             on model 1's ``(b, r, v)``       on model 2's cells ``x ∈ 
 
 (``shared/design/strip-world.md``, "Latent concepts".)  Both versions agree on every valid
 state, ``c₁(s) = c₂(to_local(s))``, which the tests check; the *transfer* problem is to recover
-one from the other through the observations alone (:mod:`pyro_latent.translate.exact`).
+one from the other through the observations alone (:mod:`pyro_latent.toy.transfer.exact`).
 
 A concept is only defined on its model's **support**: model 1's ``blue = n-1`` (a value of the
 latent's domain with zero probability) and model 2's configurations that are not the image of a

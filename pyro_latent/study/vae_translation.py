@@ -51,9 +51,10 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from torch.nn import functional as F
 
-from pyro_latent._checks import check_positive_int
 from pyro_latent.analysis.similarity import knn_jaccard, latent_agreement, neighbour_mrr
 from pyro_latent.concepts.shoes import HEIGHT_THRESHOLD, shoe_brightness, shoe_height
+from pyro_latent.core.checks import check_positive_int
+from pyro_latent.core.latent_model import decode_in_batches
 from pyro_latent.translate.latent_mapping import formula_map, transferred_expectation
 from pyro_latent.translate.translators import TRANSLATORS, RelativeTranslator, make_translator
 from pyro_latent.vae.metrics import encode_dataset
@@ -62,7 +63,6 @@ __all__ = [
     "SHOE_CLASSES",
     "class_probe",
     "concept_transfer_scores",
-    "decode_in_batches",
     "evaluate_translators",
     "height_regressor",
     "measurable_shoes",
@@ -88,14 +88,6 @@ def height_regressor(alpha: float = 1.0):
     """The shoe-height identifier: standardised codes, ridge regression (a regression concept
     vector in the sense of Graziani et al.)."""
     return make_pipeline(StandardScaler(), Ridge(alpha=alpha))
-
-
-@torch.no_grad()
-def decode_in_batches(vae, z, batch_size: int = 1000) -> torch.Tensor:
-    """``decode(z)`` on the CPU for ``z [N, D]`` (numpy or torch), in batches."""
-    z = torch.as_tensor(np.asarray(z), dtype=vae.dtype)
-    parts = [vae.decode(z[i : i + batch_size]).cpu() for i in range(0, z.shape[0], batch_size)]
-    return torch.cat(parts) if parts else torch.empty(0, 784)
 
 
 def measurable_shoes(images: torch.Tensor, threshold: float = HEIGHT_THRESHOLD) -> torch.Tensor:
@@ -310,7 +302,8 @@ def evaluate_translators(
     probe = class_probe(seed).fit(c2["fit"], y_fit)
     fitted = {n: make_translator(n, random_state=seed).fit(c1["fit"], c2["fit"]) for n in names}
     translated = {n: t.transform(c1["test"]) for n, t in fitted.items()}
-    translated["formula"] = formula_map(src, dst, torch.as_tensor(c1["test"])).double().numpy()
+    # the encoder's own codes, c1["enc"].loc, in the dtype the model gave them
+    translated["formula"] = formula_map(src, dst, c1["enc"].loc).double().numpy()
     common = {"own_reconstruction": c2["recon"], "src_reconstruction": c1["recon"]}
     scores = {
         n: translation_scores(z, c2["test"], dst, test_images, y_test, probe, **common)

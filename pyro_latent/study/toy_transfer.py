@@ -18,9 +18,9 @@ import numpy as np
 import torch
 from sklearn.tree import export_text
 
-from pyro_latent.concepts.registry import get_concept
 from pyro_latent.toy import LocalStateModel, ObjectCentricModel, StripWorld
-from pyro_latent.translate.exact import (
+from pyro_latent.toy.concepts import get_concept
+from pyro_latent.toy.transfer.exact import (
     DEFAULT_MAX_WINDOWS,
     distance_from_identity,
     invertible_formula,
@@ -28,7 +28,7 @@ from pyro_latent.translate.exact import (
     smallest_invertible_window,
     translation_matrix,
 )
-from pyro_latent.translate.identifiers import (
+from pyro_latent.toy.transfer.identifiers import (
     fit_from_counts,
     latent_features,
     make_learner,
@@ -36,7 +36,7 @@ from pyro_latent.translate.identifiers import (
     samples_to_accuracy_by_seed,
     transfer_data,
 )
-from pyro_latent.translate.sampled import expected_tv, loglog_slope, rao_blackwell_translation
+from pyro_latent.toy.transfer.sampled import expected_tv, loglog_slope, rao_blackwell_translation
 
 __all__ = [
     "abstraction_verdict",
@@ -550,8 +550,8 @@ def decision_tree_rules(
     src_model, dst_model, window: int, concept: str, pairs: int, seed: int, max_depth: int = 4
 ) -> dict:
     """The post's decision tree for ``concept`` on the destination's one-hot latent, fitted on
-    ``pairs`` transfer pairs (:func:`~pyro_latent.translate.identifiers.transfer_data`): its rules
-    to ``max_depth`` as text, its depth, and which cell codes its splits test (model 2's
+    ``pairs`` transfer pairs (:func:`~pyro_latent.toy.transfer.identifiers.transfer_data`): its
+    rules to ``max_depth`` as text, its depth, and which cell codes its splits test (model 2's
     features are named ``cell{i}=={code}``)."""
     data = transfer_data(src_model, dst_model, window, pairs, [concept], seed=seed)
     features = latent_features(dst_model, dst_model.valid_latents)
@@ -573,7 +573,7 @@ def decision_tree_rules(
 def accuracy_tables(curves: dict, threshold: float = 0.99) -> dict:
     """Samples needed to reach ``threshold`` for each direction's learning-curve records:
     ``{"mean": {d: {(c, lr): size}}, "every": …, "by_seed": {d: {(c, lr): [size per seed]}}}``
-    (:func:`~pyro_latent.translate.identifiers.samples_to_accuracy`, ``None`` = not reached)."""
+    (:func:`~pyro_latent.toy.transfer.identifiers.samples_to_accuracy`, ``None`` = not reached)."""
     return {
         "mean": {d: samples_to_accuracy(r, threshold, rule="mean") for d, r in curves.items()},
         "every": {d: samples_to_accuracy(r, threshold, rule="every") for d, r in curves.items()},
@@ -584,7 +584,7 @@ def accuracy_tables(curves: dict, threshold: float = 0.99) -> dict:
 def rao_blackwell_curve(
     src_model, dst_model, windows, num_samples: int, *, seed: int, threshold: float
 ) -> tuple[dict, dict]:
-    """:func:`~pyro_latent.translate.sampled.rao_blackwell_translation` at each window (seed
+    """:func:`~pyro_latent.toy.transfer.sampled.rao_blackwell_translation` at each window (seed
     ``seed + T``), and the curve of its distance from the identity with standard errors, with
     :func:`window_needed` for ``threshold``.  Returns ``({T: estimate}, curve)``."""
     windows = [int(T) for T in windows]
@@ -607,7 +607,8 @@ def rao_blackwell_curve(
 def exact_noisy_distances(grid: dict) -> dict:
     """Exact distances from the identity with noise, ``{(n, ε): {T: d}}``, for
     ``grid = {ε: {n: T_max}}`` (both models with the same ε, ``T = 1..T_max``; each matrix
-    enumerates all ``3^{nT}`` windows, :func:`~pyro_latent.translate.exact.translation_matrix`)."""
+    enumerates all ``3^{nT}`` windows,
+    :func:`~pyro_latent.toy.transfer.exact.translation_matrix`)."""
     out = {}
     for eps, windows in grid.items():
         for n, T_max in windows.items():
@@ -622,7 +623,7 @@ def exact_noisy_distances(grid: dict) -> dict:
 
 def invertibility_summary(src_model, dst_model, sizes=range(4, 13)) -> tuple[dict, dict]:
     """The noise-free translations ``{T: M}`` for ``T = 1..T*+1`` (``T*`` the smallest invertible
-    window, :func:`~pyro_latent.translate.exact.smallest_invertible_window`) and their summary:
+    window, :func:`~pyro_latent.toy.transfer.exact.smallest_invertible_window`) and their summary:
     ``T*`` both ways, the distance from the identity at each ``T``, ``T*`` for other strip
     lengths ``sizes`` (and whether it always equals ``n``), :func:`single_frame_summary` and the
     :func:`ambiguity_census` at ``T = 3``."""
@@ -651,8 +652,8 @@ def invertibility_summary(src_model, dst_model, sizes=range(4, 13)) -> tuple[dic
 
 def rao_blackwell_exactness(src_model, dst_model, window: int, sample_sizes, *, seed: int) -> dict:
     """:func:`rao_blackwell_check` of the Rao–Blackwellised estimate
-    (:func:`~pyro_latent.translate.sampled.rao_blackwell_translation`) against the exact
-    :func:`~pyro_latent.translate.exact.translation_matrix`, for each number of windows per state
+    (:func:`~pyro_latent.toy.transfer.sampled.rao_blackwell_translation`) against the exact
+    :func:`~pyro_latent.toy.transfer.exact.translation_matrix`, for each number of windows per state
     in ``sample_sizes``: ``{N: check}`` (small worlds only: the exact matrix enumerates every
     window)."""
     exact = translation_matrix(src_model, dst_model, window)
@@ -692,7 +693,7 @@ def identifier_summary(curves: dict, single: dict, tables: dict, *, names, sizes
 def edit_rows(make_models, names, steps, noises=(0.0, 0.1)) -> list[dict]:
     """:func:`~pyro_latent.concepts.edit_agreement` for every noise level, prediction horizon
     and concept, one row each; ``make_models(eps)`` returns the two models."""
-    from pyro_latent.concepts import edit_agreement
+    from pyro_latent.toy.edits import edit_agreement
 
     return [
         {"eps": eps, "steps": k} | vars(r) | {"agree": r.agree}

@@ -10,7 +10,7 @@ the destination model's latent ``l_d = g_d(o)``; label it with ``c(l_s)``; fit a
     f_d(l_d) = \mathbb{E}[c(l_s) \mid l_d] \quad\text{under}\quad
     p(l_s, l_d) = \sum_o p_s(l_s, o)\, p_d(l_d \mid o),
 
-the transferred identifier of :func:`pyro_latent.translate.exact.transfer_concept`, so a learned
+the transferred identifier of :func:`pyro_latent.toy.transfer.exact.transfer_concept`, so a learned
 identifier can be scored **on every valid destination latent** against the exact one:
 
 * ``accuracy``: the fraction of the ``S`` valid states where ``argmax f̂ = argmax f_d`` (the
@@ -42,10 +42,10 @@ from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.validation import check_is_fitted, check_X_y, validate_data
 from tqdm.auto import tqdm
 
-from pyro_latent._checks import check_positive_int, check_positive_ints
-from pyro_latent.concepts.registry import get_concept, latent_space
+from pyro_latent.core.checks import check_positive_int, check_positive_ints
+from pyro_latent.toy.concepts import get_concept, latent_space
+from pyro_latent.toy.transfer.exact import transfer_concept, translation_matrix
 from pyro_latent.toy.world import NUM_LOCAL_CODES
-from pyro_latent.translate.exact import transfer_concept, translation_matrix
 
 __all__ = [
     "LEARNERS",

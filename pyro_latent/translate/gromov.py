@@ -44,7 +44,7 @@ from scipy.spatial.distance import cdist
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from pyro_latent._checks import (
+from pyro_latent.core.checks import (
     check_long_tensor,
     check_nonnegative_int,
     check_positive_int,

@@ -1,6 +1,6 @@
 r"""Sampled translation ``p(l_d | l_s)``, for windows too long to enumerate.
 
-The exact translation (:mod:`pyro_latent.translate.exact`) is
+The exact translation (:mod:`pyro_latent.toy.transfer.exact`) is
 
 .. math::
 
@@ -44,8 +44,8 @@ import pyro
 import torch
 from tqdm.auto import tqdm
 
-from pyro_latent._checks import check_int, check_nonnegative_int, check_positive_int
-from pyro_latent.translate.exact import _check_noise_pair, _check_pair, window_states
+from pyro_latent.core.checks import check_int, check_nonnegative_int, check_positive_int
+from pyro_latent.toy.transfer.exact import _check_noise_pair, _check_pair, window_states
 
 __all__ = [
     "Estimate",

@@ -16,7 +16,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from pyro_latent import report, study
+from pyro_latent.study import report
+from pyro_latent.study import runner as study
 
 __all__ = ["build_parser", "main", "run_script"]
 

@@ -45,8 +45,8 @@ from dataclasses import dataclass
 
 import torch
 
-from pyro_latent._checks import as_int
-from pyro_latent.concepts.registry import get_concept, latent_space
+from pyro_latent.core.checks import as_int
+from pyro_latent.toy.concepts import get_concept, latent_space
 
 __all__ = [
     "EditAgreement",

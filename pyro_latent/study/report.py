@@ -29,7 +29,7 @@ from pathlib import Path
 
 import jinja2
 
-from pyro_latent.study import atomic_write, experiments_dir
+from pyro_latent.study.runner import atomic_write, experiments_dir
 
 __all__ = [
     "ReportError",

@@ -4,10 +4,10 @@ Two models encode *different* samples of the same data distribution: clouds ``A`
 codes of some images) and ``B`` (model 2's codes of other images).  Nothing says which point of
 ``A`` goes with which of ``B``.  Two coordinate-free ways to build a translator anyway:
 
-* **level-set trees** (seed 002, :class:`~pyro_latent.analysis.level_sets.
+* **level-set trees** (seed 002, :class:`~pyro_latent.translate.level_set_trees.
   LevelSetTreeTranslator`): match the two density cluster trees by their shape, then fit an
   affine map (or Procrustes, when too few anchors span the space) on matched node centroids;
-* **Gromov–Wasserstein** (:class:`~pyro_latent.analysis.gromov.GromovWassersteinTranslator`):
+* **Gromov–Wasserstein** (:class:`~pyro_latent.translate.gromov.GromovWassersteinTranslator`):
   couple subsamples of the two clouds through their within-space distance matrices, then fit on
   each source point and its barycentric partner.
 
@@ -27,14 +27,14 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from sklearn.metrics import r2_score
 
-from pyro_latent._checks import check_positive_int
-from pyro_latent.analysis.gromov import GromovWassersteinTranslator
 from pyro_latent.analysis.level_sets import (
-    LevelSetTreeTranslator,
     TooFewAnchorsError,
     matched_class_agreement,
     purity_by_depth,
 )
+from pyro_latent.core.checks import check_positive_int
+from pyro_latent.translate.gromov import GromovWassersteinTranslator
+from pyro_latent.translate.level_set_trees import LevelSetTreeTranslator
 from pyro_latent.translate.translators import make_translator
 
 __all__ = ["tree_drawing", "unpaired_comparison"]

@@ -39,7 +39,12 @@ import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_score
 
-from pyro_latent._checks import check_image_tensor, check_int, check_positive_int, check_probability
+from pyro_latent.core.checks import (
+    check_image_tensor,
+    check_int,
+    check_positive_int,
+    check_probability,
+)
 from pyro_latent.vae import metrics
 from pyro_latent.vae.data import SHOE_CLASSES
 

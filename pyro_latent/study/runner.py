@@ -7,7 +7,7 @@ one JSON-serialisable payload holding every number its report section quotes.  T
 
 * writes ``results/NAME.json``: the payload under ``"results"``, next to what the run was
   (profile, seed, device, Python, seconds) and which plotting function drew each figure;
-* leaves the prose to ``experiments/templates/NAME.md``, which :mod:`pyro_latent.report`
+* leaves the prose to ``experiments/templates/NAME.md``, which :mod:`pyro_latent.study.report`
   renders from that record, so rewording the report never means rerunning an experiment.
 
 Registration order is explicit (``order=``) rather than import order, because the report must read
@@ -129,7 +129,7 @@ def experiment(name: str, *, title: str, order: int):
 def experiments_dir() -> Path:
     """The ``experiments/`` folder of the checkout this package was installed from (editable
     install), falling back to ``./experiments``."""
-    here = Path(__file__).resolve().parents[1] / "experiments"
+    here = Path(__file__).resolve().parents[2] / "experiments"
     return here if here.is_dir() else Path.cwd() / "experiments"
 
 
@@ -224,7 +224,7 @@ def run_experiments(
     """Run the named experiments (all when ``names`` is None).
 
     Returns the files written and the seconds each experiment took.  The caller rebuilds the
-    report (:func:`pyro_latent.report.write_report`).
+    report (:func:`pyro_latent.study.report.write_report`).
     """
     selected = select(discover(directory, names), names)
     written: list[Path] = []

@@ -43,12 +43,12 @@ one inference path.  The sum over ``o`` is then done exactly:
   ``log p(o | s) = A[o_{:C/2}, s] + B[o_{C/2:}, s]`` and a batch of windows is a broadcast sum.
   This is exact but exponential, so it is refused above ``max_windows`` (default ``3^16``:
   ``n = 4, T ≤ 4`` or ``n = 5, T ≤ 3``);
-  :func:`~pyro_latent.translate.sampled.rao_blackwell_translation` estimates the same matrix,
+  :func:`~pyro_latent.toy.transfer.sampled.rao_blackwell_translation` estimates the same matrix,
   with standard errors, at any size.
 
 The tests check this against an independent brute force written from the world's rules, against
 Pyro's ``log_evidence`` and ``marginals``, and against the sampled estimates of
-:mod:`pyro_latent.translate.sampled`.
+:mod:`pyro_latent.toy.transfer.sampled`.
 """
 
 from __future__ import annotations
@@ -59,8 +59,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from pyro_latent._checks import check_positive_int
-from pyro_latent.concepts.registry import Concept, get_concept, latent_space
+from pyro_latent.core.checks import check_positive_int
+from pyro_latent.toy.concepts import Concept, get_concept, latent_space
 
 __all__ = [
     "DEFAULT_MAX_WINDOWS",

@@ -52,8 +52,8 @@ from pyro_latent.analysis.reparametrize import (
 from pyro_latent.analysis.similarity import linear_cka
 from pyro_latent.concepts.directions import RegressionCAV
 from pyro_latent.concepts.traversal import traversal_record
+from pyro_latent.core.latent_model import decode_in_batches
 from pyro_latent.translate.translators import make_translator
-from pyro_latent.translate.vae_evaluation import decode_in_batches
 from pyro_latent.vae.metrics import encode_dataset
 
 __all__ = [
@@ -134,7 +134,8 @@ def coordinate_measurements(
     """The quantities of the module docstring for one VAE (wrapped or not) on test images.
 
     Args:
-        vae: the VAE, or a :class:`ReparametrizedVAE`.
+        vae: any :class:`~pyro_latent.core.latent_model.LatentModel` (the study's VAE, or a
+            :class:`ReparametrizedVAE`).
         images, labels: test images ``[N, 784]`` and their classes.
         target_vae, target_codes: another VAE and its encoder means of the same images, for CKA
             and the affine translator (fitted on the first half, scored on the second).
@@ -142,9 +143,10 @@ def coordinate_measurements(
         spreads: the meters' spreads over real shoes (``concepts.traversal.meter_spreads``).
     """
     _check_inputs(images, labels, target_codes, shoes, heights, tree_points, jacobian_points)
-    y = encode_dataset(vae, images).loc.double()
+    loc = encode_dataset(vae, images).loc  # in the model's own dtype, for its decoder
+    y = loc.double()
     variance = y.var(0).numpy()
-    s = decoder_spectra(vae.decode, y[:jacobian_points].to(vae.dtype))
+    s = decoder_spectra(vae, loc[:jacobian_points])
     half = len(y) // 2
     target = np.asarray(target_codes, dtype=float)
     affine = make_translator("affine").fit(y[:half].numpy(), target[:half])
@@ -154,9 +156,7 @@ def coordinate_measurements(
     spread = float(y.var(0).mean().sqrt())
     alphas = [a * spread for a in ALPHAS]
     purities = [
-        traversal_record(
-            vae.decode, y[i].to(vae.dtype), cav.direction_.to(vae.dtype), alphas, spreads
-        )["purity"]
+        traversal_record(vae, loc[i], cav.direction_.to(loc.dtype), alphas, spreads)["purity"]
         for i in shoes[:purity_shoes]
     ]
     tree = level_set_tree(y[:tree_points].numpy(), min_cluster_size=min_cluster_size)
