@@ -35,6 +35,7 @@ from pyro_latent.concepts.shoes import (
 from pyro_latent.core.threads import single_threaded
 from pyro_latent.plotting.shoes import plot_purity, plot_traversals
 from pyro_latent.study import Context, cli, experiment
+from pyro_latent.study import shoe_concepts as verdicts
 from pyro_latent.study.profiles import study_vaes, training_set
 from pyro_latent.vae import SHOE_CLASSES, load_fashion_mnist
 from pyro_latent.vae import posterior as post
@@ -101,7 +102,7 @@ def _run(ctx: Context, cfg: dict) -> dict:
                 nuts[name] = _posterior_checks(
                     ctx, name, vae, encode_mean, post_shoe, shoes, cfg, spreads
                 )
-    table = tr.direction_table(records)
+    table = verdicts.direction_table(records)
     ctx.draw(plot_purity, "shoe_purity.png", table)
     h_rows = {row["vae"]: row for row in table if row["direction"] == "two-image h"}
     conds = [d["condition_hb"] for d in diagnostics]
@@ -111,13 +112,13 @@ def _run(ctx: Context, cfg: dict) -> dict:
         "shoe_classes": [test.classes[c] for c in SHOE_CLASSES],
         "n_shoes": len(picks), "skipped": skipped, "n_test_shoes": len(shoes), "spreads": spreads,
         "cav_r2": cav_fit, "table": table,
-        "brightness_claim": {n: tr.brightness_claim_verdict(h_rows[n], spreads)
+        "brightness_claim": {n: verdicts.brightness_claim_verdict(h_rows[n], spreads)
                              for n in PRESETS},
-        "collinearity": tr.collinearity_verdict(conds, [d["angle_hb"] for d in diagnostics]),
-        "gram_schmidt": tr.gram_schmidt_summary(diagnostics, table),
-        "jacobian_decay": tr.decay_table(records, ("jacobian", "jacobian path")),
-        "commenter": tr.commenter_summary(diagnostics),
-        "purest": tr.purest_direction(table),
+        "collinearity": verdicts.collinearity_verdict(conds, [d["angle_hb"] for d in diagnostics]),
+        "gram_schmidt": verdicts.gram_schmidt_summary(diagnostics, table),
+        "jacobian_decay": verdicts.decay_table(records, ("jacobian", "jacobian path")),
+        "commenter": verdicts.commenter_summary(diagnostics),
+        "purest": verdicts.purest_direction(table),
         "posterior": nuts, "post_shoe_vectors": vectors,
     }  # fmt: skip
 
@@ -172,7 +173,7 @@ def _posterior_checks(ctx, name, vae, encode_mean, image, shoes, cfg, spreads) -
     return {
         "images": out,
         "height_vector_angle": angle_degrees(vectors["encoder"], vectors["posterior"]),
-        "height_vector_again": tr.compare_records(again["encoder"], again["posterior"]),
+        "height_vector_again": verdicts.compare_records(again["encoder"], again["posterior"]),
     }
 
 

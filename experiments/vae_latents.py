@@ -20,6 +20,7 @@ from pyro_latent.core.threads import single_threaded
 from pyro_latent.plotting import vae as vplot
 from pyro_latent.study import Context, cli, experiment
 from pyro_latent.study import latent_geometry as geo
+from pyro_latent.study import vae_latents as verdicts
 from pyro_latent.study.profiles import TRAINING_PROFILES, study_vaes, training_set
 from pyro_latent.vae import get_preset, load_fashion_mnist
 from pyro_latent.vae import metrics as m
@@ -94,13 +95,13 @@ def _run(ctx: Context, profile: dict) -> dict:
             {n: runs[n] for n in PRESETS_2D},
             [{"preset": n, "seed": ctx.seed, **path} for n, (_, path) in paths.items()],
         ),
-        "activity": m.activity_summary(runs, POST_ACTIVE, smaller="small", larger="large"),
+        "activity": verdicts.activity_summary(runs, POST_ACTIVE, smaller="small", larger="large"),
         "latent_sweep": {
             "preset": SWEEP["preset"],
-            **m.latent_size_summary(sweep, base=SWEEP["base"], larger=max(SWEEP["others"])),
+            **verdicts.latent_size_summary(sweep, base=SWEEP["base"], larger=max(SWEEP["others"])),
             "runs": {k: sweep[k] for k in SWEEP["others"]},
         },
-        "correlations": m.correlation_summary(runs, two_d=PRESETS_2D),
+        "correlations": verdicts.correlation_summary(runs, two_d=PRESETS_2D),
     }
 
 

@@ -105,3 +105,20 @@ def test_public_counts_agree_on_numpy_ints_and_bools():
     ):
         with pytest.raises(ValueError, match="must be a positive int"):
             call()
+
+
+def test_one_atomic_writer_keeps_the_old_file_when_writing_fails(tmp_path):
+    """The study's records and the checkpoints share one writer: fsynced, all or nothing."""
+    from pyro_latent.core.files import atomic_write, write_atomically
+
+    path = atomic_write(tmp_path / "sub" / "record.json", "{}\n")
+    assert path.read_text() == "{}\n"
+
+    def half_then_fail(f):
+        f.write(b"half")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        write_atomically(path, half_then_fail)
+    assert path.read_text() == "{}\n"
+    assert sorted(p.name for p in path.parent.iterdir()) == ["record.json"]  # no temporary left

@@ -6,6 +6,13 @@ import pytest
 import torch
 
 from pyro_latent.concepts.traversal import (
+    meter_spreads,
+    purity_by_distance,
+    record_from_images,
+    traversal_record,
+    traverse,
+)
+from pyro_latent.study.shoe_concepts import (
     brightness_claim_verdict,
     collinearity_verdict,
     commenter_summary,
@@ -13,12 +20,7 @@ from pyro_latent.concepts.traversal import (
     decay_table,
     direction_table,
     gram_schmidt_summary,
-    meter_spreads,
     purest_direction,
-    purity_by_distance,
-    record_from_images,
-    traversal_record,
-    traverse,
 )
 
 ALPHAS = [-2.0, -1.0, 0.0, 1.0, 2.0]

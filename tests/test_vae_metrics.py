@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
 
+from pyro_latent.study import vae_latents as verdicts
 from pyro_latent.vae import VAE, VAEConfig
 from pyro_latent.vae import metrics as m
 from pyro_latent.vae.metrics import (
@@ -113,52 +114,56 @@ def test_kl_split_sorts_by_the_mask():
 
 
 def test_kl_split_verdict_every_branch():
-    agree = m.kl_split_verdict(
+    agree = verdicts.kl_split_verdict(
         [{"active": [2.0, 0.4], "inactive": [0.01]}, {"active": [1.0], "inactive": [0.009]}]
     )
     assert agree["verdict"] == "agrees" and agree["value"] == 0.01 and agree["threshold"] == 0.4
-    overlap = m.kl_split_verdict([{"active": [2.0, 0.2], "inactive": [0.3]}])
+    overlap = verdicts.kl_split_verdict([{"active": [2.0, 0.2], "inactive": [0.3]}])
     assert overlap["verdict"] == "disagrees"
-    all_active = m.kl_split_verdict([{"active": [2.0], "inactive": []}])
+    all_active = verdicts.kl_split_verdict([{"active": [2.0], "inactive": []}])
     assert all_active["verdict"] == "cannot be tested" and all_active["all_active"]
-    none_active = m.kl_split_verdict([{"active": [], "inactive": [0.1]}])
+    none_active = verdicts.kl_split_verdict([{"active": [], "inactive": [0.1]}])
     assert none_active["verdict"] == "cannot be tested" and none_active["none_active"]
 
 
 def test_count_verdict_every_branch():
-    agree = m.count_verdict([5, 6, 5], (5, 6))
+    agree = verdicts.count_verdict([5, 6, 5], (5, 6))
     assert agree["verdict"] == "agrees" and not agree["partly"] and agree["inside"] == 3
-    partly = m.count_verdict([5, 9], (5, 6))
+    partly = verdicts.count_verdict([5, 9], (5, 6))
     assert partly["verdict"] == "disagrees" and partly["partly"] and partly["inside"] == 1
-    none = m.count_verdict([10, 10, 9], (5, 6))
+    none = verdicts.count_verdict([10, 10, 9], (5, 6))
     assert none["verdict"] == "disagrees" and not none["partly"] and none["expected"] == [5, 6]
-    assert m.count_verdict([2, 2], None)["verdict"] == "cannot be tested"
-    assert m.count_verdict([], (5, 6))["verdict"] == "cannot be tested"
+    assert verdicts.count_verdict([2, 2], None)["verdict"] == "cannot be tested"
+    assert verdicts.count_verdict([], (5, 6))["verdict"] == "cannot be tested"
     with pytest.raises(ValueError, match="lo ≤ hi"):
-        m.count_verdict([5], (6, 5))
+        verdicts.count_verdict([5], (6, 5))
     with pytest.raises(ValueError):
-        m.count_verdict([5.5], (5, 6))
+        verdicts.count_verdict([5.5], (5, 6))
 
 
 def test_larger_uses_more_every_branch():
-    assert m.larger_uses_more([5, 6], [9, 10])["order"] == "larger"
-    smaller = m.larger_uses_more([10, 10, 9], [6, 7, 6])
+    assert verdicts.larger_uses_more([5, 6], [9, 10])["order"] == "larger"
+    smaller = verdicts.larger_uses_more([10, 10, 9], [6, 7, 6])
     assert smaller["verdict"] == "disagrees" and smaller["order"] == "smaller"
     assert smaller["value"] == pytest.approx(29 / 3) and smaller["expected"] == pytest.approx(
         19 / 3
     )
-    assert m.larger_uses_more([6], [6])["order"] == "equal"
-    assert m.larger_uses_more([], [6])["verdict"] == "cannot be tested"
+    assert verdicts.larger_uses_more([6], [6])["order"] == "equal"
+    assert verdicts.larger_uses_more([], [6])["verdict"] == "cannot be tested"
 
 
 def test_latent_size_effect_and_near_cap():
-    little = m.latent_size_effect({20: [10, 10, 9], 40: [9, 9, 10]})
+    little = verdicts.latent_size_effect({20: [10, 10, 9], 40: [9, 9, 10]})
     assert little["verdict"] == "agrees" and little["value"] == pytest.approx(-1 / 3)
     assert (little["base"], little["larger"]) == (20, 40)
-    much = m.latent_size_effect({20: [5], 40: [10]})
+    much = verdicts.latent_size_effect({20: [5], 40: [10]})
     assert much["verdict"] == "disagrees" and much["value"] == 5.0
-    assert m.latent_size_effect({20: [5]})["verdict"] == "cannot be tested"
-    assert m.near_cap([10, 9, 10], 10) and not m.near_cap([7, 8], 10) and not m.near_cap([], 10)
+    assert verdicts.latent_size_effect({20: [5]})["verdict"] == "cannot be tested"
+    assert (
+        verdicts.near_cap([10, 9, 10], 10)
+        and not verdicts.near_cap([7, 8], 10)
+        and not verdicts.near_cap([], 10)
+    )
 
 
 def _corr_run(means, samples, means_active, samples_active, active=2, dims=3):
@@ -175,12 +180,12 @@ def _corr_run(means, samples, means_active, samples_active, active=2, dims=3):
 def test_correlation_ratios():
     runs = [_corr_run(0.2, 0.02, 0.05, 0.05), _corr_run(0.1, 0.03, 0.04, 0.02, active=3)]
     two_d = [_corr_run(0.1, 0.1, 0.1, 0.1, 2, 2), _corr_run(0.3, 0.1, 0.3, 0.1, 2, 2)]
-    out = m.correlation_ratios(runs, two_d)
+    out = verdicts.correlation_ratios(runs, two_d)
     assert out["all"] == pytest.approx((0.1 + 0.3) / 2)
     assert out["active"] == pytest.approx((1.0 + 0.5) / 2)
     assert out["two_d"] == pytest.approx(0.1 / 0.2) and out["has_two_d"]
     assert out["any_inactive"]
-    alone = m.correlation_ratios([_corr_run(0.0, 0.0, 0.1, 0.1, active=3)])
+    alone = verdicts.correlation_ratios([_corr_run(0.0, 0.0, 0.1, 0.1, active=3)])
     assert alone["active"] == 1.0 and np.isnan(alone["all"]) and not alone["has_two_d"]
     assert not alone["any_inactive"]
 
@@ -200,7 +205,7 @@ def test_correlation_ratios():
     ],
 )
 def test_decorrelation_verdict(ratios, verdict, gap):
-    out = m.decorrelation_verdict(ratios)
+    out = verdicts.decorrelation_verdict(ratios)
     assert (out["verdict"], out["gap"], out["threshold"]) == (verdict, gap, 0.5)
 
 
@@ -222,7 +227,7 @@ def test_activity_summary():
         "large": [_act_run(0, 2), _act_run(1, 2)],
         "flat": [_act_run(0, 2, dims=2)],
     }
-    out = m.activity_summary(runs, {"small": (3, 3), "large": (2, 3)})
+    out = verdicts.activity_summary(runs, {"small": (3, 3), "large": (2, 3)})
     rows = {row["preset"]: row for row in out["presets"]}
     assert rows["small"]["seeds"] == [0, 1] and rows["small"]["active_units"] == [3, 4]
     assert rows["small"]["test_elbo"]["mean"] == -251.0 and rows["small"]["latent_dim"] == 4
@@ -231,20 +236,20 @@ def test_activity_summary():
     assert out["larger_uses_more"]["order"] == "smaller"
     assert out["kl_split"]["verdict"] == "agrees" and out["kl_split"]["value"] == 0.002
     with pytest.raises(ValueError, match="no runs"):
-        m.activity_summary({"small": runs["small"]}, {})
+        verdicts.activity_summary({"small": runs["small"]}, {})
     with pytest.raises(ValueError, match="at least one run"):
-        m.activity_summary({**runs, "large": []}, {})
+        verdicts.activity_summary({**runs, "large": []}, {})
 
 
 def test_latent_size_summary():
     sweep = {40: [_act_run(0, 9)], 10: [_act_run(0, 10), _act_run(1, 9)], 20: [_act_run(0, 10)]}
-    out = m.latent_size_summary(sweep)
+    out = verdicts.latent_size_summary(sweep)
     assert [s["latent_dim"] for s in out["sizes"]] == [10, 20, 40]
     assert out["sizes"][0]["seeds"] == 2 and out["sizes"][0]["active_units"] == [10, 9]
     assert out["effect"]["value"] == -1.0 and out["effect"]["verdict"] == "agrees"
     assert out["smallest"] == {"latent_dim": 10, "active_units": [10, 9], "near_cap": True}
     with pytest.raises(ValueError):
-        m.latent_size_summary({0: [_act_run(0, 1)]})
+        verdicts.latent_size_summary({0: [_act_run(0, 1)]})
 
 
 def test_correlation_summary():
@@ -252,7 +257,7 @@ def test_correlation_summary():
         "small": [_corr_run(0.2, 0.02, 0.05, 0.05), _corr_run(0.2, 0.02, 0.05, 0.05)],
         "flat": [_corr_run(0.1, 0.1, 0.1, 0.1, 2, 2)],
     }
-    out = m.correlation_summary(runs, two_d=["flat"])
+    out = verdicts.correlation_summary(runs, two_d=["flat"])
     small = out["presets"][0]
     assert small["preset"] == "small" and small["seeds"] == 2
     assert small["means_all"] == {"mean": 0.2, "sd": 0.0, "n": 2}
@@ -261,4 +266,4 @@ def test_correlation_summary():
     assert out["observation"]["verdict"] == "agrees"
     assert out["observation"]["gap"] == "inactive_dims"
     with pytest.raises(ValueError, match="two_d"):
-        m.correlation_summary(runs, two_d=["nope"])
+        verdicts.correlation_summary(runs, two_d=["nope"])

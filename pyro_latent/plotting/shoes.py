@@ -36,7 +36,7 @@ def plot_traversals(path: Path, rows: Sequence[dict], alphas: Sequence[float], t
 
 def plot_purity(path: Path, table: Sequence[dict]) -> Path:
     """Median purity with its interquartile range, one bar per direction, one panel per VAE
-    (``table``: rows of :func:`pyro_latent.concepts.traversal.direction_table`)."""
+    (``table``: rows of :func:`pyro_latent.study.shoe_concepts.direction_table`)."""
     vaes = list(dict.fromkeys(row["vae"] for row in table))
     fig, axes = plt.subplots(1, len(vaes), figsize=(5.2 * len(vaes), 3.4), sharey=True)
     axes = np.atleast_1d(axes)

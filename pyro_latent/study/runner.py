@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pyro_latent.core.files import atomic_write
+
 __all__ = [
     "Context",
     "Experiment",
@@ -250,15 +252,6 @@ def run_experiments(
         written += ctx.written
         print(f"    done in {seconds[exp.name]:.1f} s", flush=True)
     return written, seconds
-
-
-def atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file, so a reader never sees half of it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
 
 
 def jsonable(obj):

@@ -36,6 +36,7 @@ from joblib import Parallel, delayed, parallel_config
 from tqdm.auto import tqdm
 
 from pyro_latent.core.checks import check_nonnegative_int, check_positive_int
+from pyro_latent.core.files import write_atomically
 from pyro_latent.vae.data import ImageData
 from pyro_latent.vae.model import VAEConfig, get_preset
 from pyro_latent.vae.training import (
@@ -44,7 +45,6 @@ from pyro_latent.vae.training import (
     load_vae,
     read_checkpoint,
     train_vae,
-    write_atomically,
 )
 
 __all__ = ["TrainingFailedError", "TrainingRun", "parse_cluster", "train_many"]

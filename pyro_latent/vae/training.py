@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +56,7 @@ from torch.utils.data import BatchSampler, DataLoader, RandomSampler, TensorData
 from tqdm.auto import tqdm
 
 from pyro_latent.core.checks import check_nonnegative_int, check_positive_int
+from pyro_latent.core.files import write_atomically
 from pyro_latent.vae.data import ImageData, image_fingerprint
 from pyro_latent.vae.model import VAE, VAEConfig, get_preset
 
@@ -183,40 +183,6 @@ def write_checkpoint(path: str | os.PathLike, checkpoint: Checkpoint) -> Path:
     }
     payload["sha256"] = payload_digest(payload)
     return write_atomically(path, lambda f: torch.save(payload, f))
-
-
-def write_atomically(path: str | os.PathLike, write) -> Path:
-    """Write a file through ``write(binary_file)`` atomically: a temporary file in the same
-    folder, fsync, ``os.replace``, fsync of the folder.  A reader sees the old file or the new
-    one, never half of one, and a failure leaves the old file and no temporary behind."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-    return path
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make a rename in ``folder`` durable (no-op where folders cannot be opened, e.g. Windows)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
