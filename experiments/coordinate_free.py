@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from pyro_latent.analysis import jacobians as jac
-from pyro_latent.concepts.shoes import shoe_height
+from pyro_latent.concepts.shoes import measure_shoes
 from pyro_latent.concepts.traversal import meter_spreads
 from pyro_latent.core.threads import single_threaded
 from pyro_latent.plotting import coordinate_free as cplot
@@ -67,6 +67,7 @@ def _run(ctx: Context, cfg: dict) -> dict:
         spectra[name] = {"median": median.tolist(), "q25": q25.tolist(), "q75": q75.tolist(),
                          "summary": summary, "active_units": int(active_units(codes[name]).sum()),
                          "latent_dim": vaes[name].latent_dim}  # fmt: skip
+        spectra[name]["gap"] = inv.spectrum_gap(median, spectra[name]["active_units"])
         blocks = jac.layer_spectra(vaes[name].encoder.net, test.images[: cfg["layer_points"]])
         layers[name] = [_block(b) for b in blocks]
     ctx.lap("jacobians")
@@ -102,7 +103,7 @@ def _invariance(ctx, cfg, vaes, codes, test, labels) -> dict:
     """``small`` re-parametrised by each map, measured against ``large``'s codes."""
     source, target = vaes[f"small-{ctx.seed}"], vaes[f"large-{ctx.seed}"]
     shoes = np.flatnonzero(np.isin(labels, SHOE_CLASSES))
-    heights = shoe_height(test.images[shoes], shoe_only=False).double().numpy()
+    heights = measure_shoes(test.images[shoes])["height"]
     common = {
         "target_vae": target, "target_codes": codes[f"large-{ctx.seed}"].loc.double().numpy(),
         "shoes": shoes, "heights": heights, "spreads": meter_spreads(test.images[shoes]),
@@ -114,8 +115,10 @@ def _invariance(ctx, cfg, vaes, codes, test, labels) -> dict:
         name: inv.coordinate_measurements(inv.wrapped(source, phi), test.images, labels, **common)
         for name, phi in maps.items()
     }
+    rows = inv.invariance_rows(measured)
     return {"vae": f"small-{ctx.seed}", "target": f"large-{ctx.seed}", "maps": list(maps),
-            "rows": inv.invariance_rows(measured), "measurements": measured}  # fmt: skip
+            "rows": rows, "summary": inv.invariance_summary(rows),
+            "measurements": measured}  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -27,8 +27,7 @@ from pyro_latent.concepts.directions import (
 )
 from pyro_latent.concepts.shoes import (
     EmptyShapeError,
-    shoe_brightness,
-    shoe_height,
+    measure_shoes,
     taller_shoe,
     whiten,
 )
@@ -68,8 +67,8 @@ def _run(ctx: Context, cfg: dict) -> dict:
     picks = torch.linspace(0, len(shoes) - 1, cfg["shoes"]).round().long()
     spreads = tr.meter_spreads(shoes.images)
     cav_images = shoes.images[: cfg["cav_shoes"]]
-    meters = {"height": [float(shoe_height(x)) for x in cav_images],
-              "brightness": [float(shoe_brightness(x)) for x in cav_images]}  # fmt: skip
+    measured = measure_shoes(cav_images, shoe_only=True)
+    meters = {k: measured[k].tolist() for k in ("height", "brightness")}
     seeds = [ctx.seed + i for i in range(cfg["seeds"])]
     opts = {"device": ctx.device, "jobs": ctx.jobs, "cluster": ctx.cluster}
     vaes = study_vaes(

@@ -11,7 +11,7 @@ import math
 import torch
 from tqdm import tqdm
 
-from pyro_latent.plotting.world import save_bayes_net, save_episodes
+from pyro_latent.plotting.world import plot_bayes_net, plot_episodes
 from pyro_latent.study import Context, cli, experiment
 from pyro_latent.toy import LocalStateModel, ObjectCentricModel, StripWorld
 from pyro_latent.toy.agreement import log_evidence_gap
@@ -45,21 +45,21 @@ def run(ctx: Context) -> dict:
     states, obs = world.sample_episode(16, 0.0, g)
     noisy = world.observe(states, 0.1, g)
     ctx.draw(
-        save_episodes,
+        plot_episodes,
         "strip_world_sample.png",
         [(obs, "a sample episode (ε = 0)"), (noisy, "the same episode seen with ε = 0.1")],
         world.symbols,
     )
     T = 3
     ctx.draw(
-        save_bayes_net,
+        plot_bayes_net,
         "model1_bayes_net.png",
         ObjectCentricModel(world).program,
         (torch.zeros(1, T, world.n_cells, dtype=torch.long), T, 1),
     )
     small = StripWorld(4)
     ctx.draw(
-        save_bayes_net,
+        plot_bayes_net,
         "model2_bayes_net.png",
         LocalStateModel(small, form="literal").program,
         (torch.zeros(1, T, small.n_cells, dtype=torch.long), T, 1),

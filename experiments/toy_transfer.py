@@ -43,7 +43,7 @@ def monte_carlo(ctx, cfg) -> dict:
     sizes = [int(s) for s in np.logspace(1, np.log10(cfg["mc_draws"]), 9)]
     curve = summ.monte_carlo_tv_curve(mc, exact.translation_matrix(m1, m2, T), sizes)
     keys = ("draws", "mean_tv", "expected_tv_exact_sampler", "loglog_slope")
-    ctx.draw(plots.save_monte_carlo, "toy_transfer_monte_carlo.png", *(curve[k] for k in keys))
+    ctx.draw(plots.plot_monte_carlo, "toy_transfer_monte_carlo.png", *(curve[k] for k in keys))
     labels = [str(tuple(s)) for s in m1.world.valid_states().tolist()]
     path = ctx.artifact("toy_transfer_mc.nc")
     mc.to_inference_data(labels).to_netcdf(str(path), engine="h5netcdf")
@@ -60,7 +60,7 @@ def noisy_n10(ctx, cfg) -> dict:
     m1, m2 = models(N_CELLS)
     clean = summ.noise_free_distances(m1, m2, rb["windows"])
     figure = "toy_transfer_noisy_n10.png"
-    ctx.draw(plots.save_noisy_distance, figure, curves, THRESHOLD, clean, N_CELLS)
+    ctx.draw(plots.plot_noisy_distance, figure, curves, THRESHOLD, clean, N_CELLS)
     eps, T = rb["eps"][1], rb["windows"][len(rb["windows"]) // 2]
     reverse = summ.reverse_check(*models(N_CELLS, eps), estimates[eps][T],
                                  num_samples=rb["samples"], seed=ctx.seed + T)  # fmt: skip
@@ -93,11 +93,11 @@ def learned(ctx, cfg, m1, m2, T_star, names) -> dict:
         for d, p in pairs.items()
     }
     tables, top = summ.accuracy_tables(curves), max(cfg["sizes"])
-    ctx.draw(plots.save_learning_curves, "toy_identifier_learning_curves.png", curves)
+    ctx.draw(plots.plot_learning_curves, "toy_identifier_learning_curves.png", curves)
     ctx.draw(
-        plots.save_learning_curves, "toy_identifier_logloss_T1.png", single, "log_loss_gap", True
+        plots.plot_learning_curves, "toy_identifier_logloss_T1.png", single, "log_loss_gap", True
     )
-    ctx.draw(plots.save_samples_to_accuracy, "toy_samples_to_99.png", tables["mean"], top,
+    ctx.draw(plots.plot_samples_to_accuracy, "toy_samples_to_99.png", tables["mean"], top,
              tables["every"], tables["by_seed"])  # fmt: skip
     facts = {"names": names, "sizes": cfg["sizes"], "learners": LEARNERS, "window": T_star}
     return {
@@ -123,12 +123,12 @@ def measure(ctx: Context, cfg: dict) -> dict:
     for T in (1, 3):
         title = f"p(l₂ | l₁) through a window of T = {T} frames (n = {N_CELLS}, ε = 0)"
         ctx.draw(
-            plots.save_translation_matrix, f"translation_matrix_T{T}.png", matrices[T], world, title
+            plots.plot_translation_matrix, f"translation_matrix_T{T}.png", matrices[T], world, title
         )
     noisy = summ.exact_noisy_distances(cfg["noisy"])
     noisy_table = summ.noisy_distance_table(noisy, n_cells=N_CELLS)
     ctx.draw(
-        plots.save_identity_distance,
+        plots.plot_identity_distance,
         "toy_transfer_identity_distance.png",
         {T: exact.distance_from_identity(M) for T, M in matrices.items()},
         noisy,
@@ -141,7 +141,7 @@ def measure(ctx: Context, cfg: dict) -> dict:
     formula = summ.formula_table(m1, m2, (1, T_star), names)
     exact_inv, exact_one = (exact.transfer_concept("blue_velocity", m1, m2, T) for T in (T_star, 1))
     ctx.draw(
-        plots.save_velocity_identifier, "toy_velocity_identifier.png", world, exact_inv, exact_one
+        plots.plot_velocity_identifier, "toy_velocity_identifier.png", world, exact_inv, exact_one
     )
     velocity = summ.velocity_facts(world, exact_inv, exact_one)
     velocity["tree"] = summ.decision_tree_rules(m1, m2, T_star, "blue_velocity", 10_000, ctx.seed)

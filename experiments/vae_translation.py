@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from pyro_latent.analysis.similarity import linear_cka
-from pyro_latent.concepts.shoes import shoe_height
+from pyro_latent.concepts.shoes import measure_shoes
 from pyro_latent.core.latent_model import decode_in_batches
 from pyro_latent.core.threads import single_threaded
 from pyro_latent.plotting import translation as tplot
@@ -65,18 +65,21 @@ def run(ctx: Context) -> dict:
 
 def _run(ctx: Context, cfg: dict) -> dict:
     profile = "quick" if ctx.quick else "full"
-    train = training_set(profile, ctx.data_dir, ctx.download).subset(cfg["n_fit"])
+    # The VAEs train on the study's whole training set (as in vae_latents, whichever runs
+    # first); the translators are fitted on a subset of it.
+    study_train = training_set(profile, ctx.data_dir, ctx.download)
+    train = study_train.subset(cfg["n_fit"])
     test = load_fashion_mnist(ctx.data_dir, train=False, download=ctx.download)
     test = test.subset(cfg["n_test"])
     runs = {(n, ctx.seed + s) for a, sa, b, sb in PAIRS for n, s in ((a, sa), (b, sb))}
     opts = {"device": ctx.device, "jobs": ctx.jobs, "cluster": ctx.cluster}
-    vaes = study_vaes(sorted(runs), train, profile, ctx.runs_dir, **opts)  # trains only if missing
-    pairs = [(f"{a}-{ctx.seed + sa}", f"{b}-{ctx.seed + sb}") for a, sa, b, sb in PAIRS]
+    vaes = study_vaes(sorted(runs), study_train, profile, ctx.runs_dir, **opts)  # if missing
+    pairs = [(pa, f"{pa}-{ctx.seed + sa}", pb, f"{pb}-{ctx.seed + sb}") for pa, sa, pb, sb in PAIRS]
     codes = {k: ev.pair_codes(v, train.images, test.images) for k, v in vaes.items()}
     labels = {"fit": train.labels.numpy(), "test": test.labels.numpy()}
     heights = {k: _heights(d.images, labels[k]) for k, d in (("fit", train), ("test", test))}
     records, shown = [], {}
-    for a, b in pairs:
+    for src_preset, a, dst_preset, b in pairs:
         src, dst, c1, c2 = vaes[a], vaes[b], codes[a], codes[b]
         result = ev.evaluate_translators(
             src, dst, c1, c2, labels["fit"], labels["test"], test.images, seed=ctx.seed
@@ -94,6 +97,8 @@ def _run(ctx: Context, cfg: dict) -> dict:
         )
         records.append({
             "pair": f"{a} → {b}", "src": a, "dst": b,
+            "src_preset": src_preset, "dst_preset": dst_preset,
+            "same_preset": src_preset == dst_preset,
             "scores": result["scores"], "baseline": result["baseline"],
             "cka": linear_cka(c1["test"], c2["test"]),
             "cka_biased": linear_cka(c1["test"], c2["test"], unbiased=False),
@@ -119,7 +124,7 @@ def _heights(images, labels) -> np.ndarray:
     """Measured shoe height of each shoe image, NaN for the other classes."""
     shoes = np.isin(labels, ev.SHOE_CLASSES)
     height = np.full(len(labels), np.nan)
-    height[shoes] = shoe_height(images[torch.as_tensor(shoes)], shoe_only=False).double().numpy()
+    height[shoes] = measure_shoes(images[torch.as_tensor(shoes)])["height"]
     return height
 
 

@@ -17,6 +17,7 @@ from pyro_latent.translate.gromov import (
     coupling_permutation_accuracy,
     gromov_wasserstein_objective,
 )
+from pyro_latent.translate.translators import LinearTranslator, ProcrustesTranslator
 
 ot = pytest.importorskip("ot")
 
@@ -101,7 +102,7 @@ def test_translator_on_a_noisy_rigid_copy_is_approximately_rigid(seed):
     X = skewed_cloud(100, seed)
     jitter = 0.05 * np.random.default_rng(seed + 7).standard_normal(X.shape)
     Y, Q, true_perm = rigid_copy(X + jitter, seed)
-    gw = GromovWassersteinTranslator(n_points=100, kind="procrustes").fit(X, Y)
+    gw = GromovWassersteinTranslator(n_points=100, estimator=ProcrustesTranslator()).fit(X, Y)
     assert coupling_permutation_accuracy(gw.coupling_, true_perm) >= 0.9
     fresh = skewed_cloud(100, seed + 50)
     truth = fresh @ Q + SHIFT
@@ -131,10 +132,12 @@ def test_torch_input_and_determinism():
 
 def test_clone_keeps_the_parameters_and_drops_the_fit():
     gw = GromovWassersteinTranslator(
-        n_points=50, epsilon=0.01, kind="linear", translator_params={}, random_state=3
+        n_points=50, epsilon=0.01, estimator=LinearTranslator(), random_state=3
     )
     copy = clone(gw)
-    assert copy.get_params() == gw.get_params()
+    params = copy.get_params(deep=True)
+    assert params["estimator__n_pairs"] is None and params["n_points"] == 50
+    assert type(copy.estimator) is LinearTranslator and copy.estimator is not gw.estimator
     X = np.random.default_rng(0).standard_normal((20, 2))
     gw.set_params(epsilon=None).fit(X, X)
     assert hasattr(gw, "coupling_") and not hasattr(clone(gw), "coupling_")
@@ -161,7 +164,7 @@ def test_bad_inputs_raise_value_errors():
     with pytest.raises(ValueError, match="at least 4 source points"):
         gw().fit(X[:3], Y)  # the affine fit needs d + 1 = 4 pairs
     with pytest.raises(ValueError, match="at least 2 source points"):
-        gw(kind="procrustes").fit(X[:1], Y)
+        gw(estimator=ProcrustesTranslator()).fit(X[:1], Y)
     with pytest.raises(ValueError, match="X_dst needs at least 2"):
         gw().fit(X, Y[:1])
     with pytest.raises(ValueError, match="at least 4 source points"):
@@ -174,8 +177,8 @@ def test_bad_inputs_raise_value_errors():
         gw(epsilon=0.0).fit(X, Y)
     with pytest.raises(ValueError, match="epsilon"):
         gw(epsilon=float("nan")).fit(X, Y)
-    with pytest.raises(ValueError, match="unknown kind"):
-        gw(kind="cubic").fit(X, Y)
+    with pytest.raises(TypeError, match="estimator must be a paired translator"):
+        gw(estimator="cubic").fit(X, Y)
     with pytest.raises(ValueError, match="pairing"):
         gw(pairing="nearest").fit(X, Y)
     with pytest.raises(ValueError, match="random_state"):
@@ -201,3 +204,16 @@ def test_permutation_accuracy_checks_and_partial_scores():
         coupling_permutation_accuracy(-T, [0, 1, 2, 3])
     with pytest.raises(ValueError, match="2-D"):
         coupling_permutation_accuracy(np.ones(4), [0])
+
+
+def test_the_unpaired_translators_share_one_score():
+    # GW and the level-set tree score like the paired translators: R² on paired held-out codes.
+    from pyro_latent.translate.translators import UnpairedTranslator
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 2))
+    gw = GromovWassersteinTranslator(n_points=40).fit(X, X)
+    assert isinstance(gw, UnpairedTranslator)
+    assert gw.score(X, X) == pytest.approx(gw.translator_.score(X, X))
+    with pytest.raises(NotFittedError):
+        GromovWassersteinTranslator().score(X, X)

@@ -112,3 +112,35 @@ def test_invariance_rows_refuse_non_finite_values_and_missing_quantities():
         {"identity": {"a": None}, "rotation": {"a": None}}, quantities=("a",)
     )
     assert both_none[0]["invariant_under"] == ["rotation"]
+
+
+def test_invariance_groups_and_summary_from_rows():
+    rows = [
+        {"quantity": "jacobian_rank", "invariant_under": ["rotation", "linear"],
+         "changed_under": [], "tolerance": 0.001, "values": {"identity": 3.0}},
+        {"quantity": "axis_variance", "invariant_under": [], "changed_under": ["rotation"],
+         "tolerance": 0.001, "values": {"identity": [1.0]}},
+        {"quantity": "cka", "invariant_under": ["rotation"], "changed_under": ["linear"],
+         "tolerance": 0.001, "values": {"identity": 0.9}},
+        {"quantity": "active_units", "invariant_under": [], "changed_under": ["rotation"],
+         "tolerance": 0.0, "values": {"identity": 4, "rotation": 7}},
+    ]  # fmt: skip
+    assert inv.invariance_groups(rows) == {
+        "every": ["jacobian_rank"], "rotation_only": ["cka"],
+        "moved": ["axis_variance", "active_units"],
+    }  # fmt: skip
+    summary = inv.invariance_summary(rows)
+    assert summary["tolerance"] == 0.001 and summary["active_units"]["rotation"] == 7
+    assert "linear" in summary["invariant_under"]["jacobian_rank"]
+    with pytest.raises(ValueError, match="active_units"):
+        inv.invariance_summary(rows[:3])
+
+
+def test_spectrum_gap_reads_the_ratios_around_the_last_active_unit():
+    gap = inv.spectrum_gap([2.0, 1.0, 0.1, 0.001], active_units=3, tol=0.01)
+    assert gap["above"] == pytest.approx(0.05) and gap["below"] == pytest.approx(0.0005)
+    assert gap["times_above"] == pytest.approx(5.0) and gap["times_below"] == pytest.approx(20.0)
+    assert inv.spectrum_gap([2.0, 1.0], active_units=2) is None  # every dimension active
+    assert inv.spectrum_gap([2.0, 0.0], active_units=1)["times_below"] is None
+    with pytest.raises(ValueError, match="finite"):
+        inv.spectrum_gap([0.0, 1.0, 2.0], active_units=1)

@@ -25,6 +25,7 @@ from pyro_latent.analysis.level_sets import (  # noqa: E402
     purity_by_depth,
 )
 from pyro_latent.translate.level_set_trees import LevelSetTreeTranslator  # noqa: E402
+from pyro_latent.translate.translators import AffineTranslator  # noqa: E402
 
 # Two super-clusters, {0, 1, 2} and {3, 4}; within the first, 0 and 1 are closer to each other
 # than to 2, so the hierarchy is unambiguous: {{{0, 1}, 2}, {3, 4}}.
@@ -196,7 +197,18 @@ def test_translator_recovers_an_affine_map_from_unpaired_clouds():
     held_out = cloud(2)[0]
     assert translator.score(held_out, held_out @ W + shift) > 0.9
     assert translator.transform(held_out).shape == (len(held_out), 2)
-    assert clone(translator).get_params() == translator.get_params()
+
+    def plain(t):  # the nested parameters, without the estimator objects themselves
+        return {k: v for k, v in t.get_params(deep=True).items() if not hasattr(v, "fit")}
+
+    assert plain(clone(translator)) == plain(translator)
+    ridge = LevelSetTreeTranslator(min_cluster_size=M, estimator=AffineTranslator(alpha=0.1))
+    assert ridge.get_params()["estimator__alpha"] == 0.1 and "fallback__n_pairs" in plain(ridge)
+    assert ridge.fit(X, Y).translator_.alpha == 0.1 and ridge.estimator.__dict__.keys() == {
+        "alpha",
+        "n_pairs",
+        "random_state",
+    }  # a clone was fitted, not the estimator passed in
 
 
 def test_translator_falls_back_when_the_anchors_span_too_little():
@@ -214,10 +226,10 @@ def test_translator_refusals():
     X, _ = cloud(0)
     with pytest.raises(ValueError, match="not fitted"):
         LevelSetTreeTranslator().transform(X)
-    with pytest.raises(ValueError, match="unknown kind"):
-        LevelSetTreeTranslator(kind="magic").fit(X, X)
-    with pytest.raises(ValueError, match="unknown fallback"):
-        LevelSetTreeTranslator(fallback="magic").fit(X, X)
+    with pytest.raises(TypeError, match="estimator must be a paired translator"):
+        LevelSetTreeTranslator(estimator="affine").fit(X, X)
+    with pytest.raises(TypeError, match="fallback must be a paired translator"):
+        LevelSetTreeTranslator(fallback="procrustes").fit(X, X)
 
 
 # --------------------------------------------------------------------------------- refusals

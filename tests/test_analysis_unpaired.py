@@ -36,3 +36,16 @@ def test_the_clouds_must_be_large_enough():
         unpaired_comparison(
             z1, z2, labels, names=("a", "b"), cloud=60, min_cluster_size=10, gw_points=()
         )
+
+
+def test_best_unpaired_picks_the_best_setting_and_its_fraction():
+    from pyro_latent.study.unpaired import best_unpaired
+
+    record = {"pair": "a → b", "gw": {"100": -0.4, "200": 0.3}, "tree": 0.1, "best_paired": 0.6}
+    assert best_unpaired(record) == {"setting": "gw 200", "r2": 0.3, "fraction": 0.5}
+    no_tree = {**record, "tree": None, "gw": {"100": -0.4}}
+    assert best_unpaired(no_tree)["setting"] == "gw 100"  # a failed tree is not a candidate
+    hopeless = {**record, "best_paired": -0.2}
+    assert best_unpaired(hopeless)["fraction"] is None  # the paired reference explains nothing
+    with pytest.raises(ValueError, match="no unpaired score"):
+        best_unpaired({"pair": "a → b", "gw": {}, "tree": None, "best_paired": 0.5})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -144,3 +145,24 @@ def test_a_shape_far_taller_than_wide_is_not_a_shoe():
     assert float(shoe_brightness(bar, shoe_only=False)) == pytest.approx(1.0)
     boot = box(8, 27, 4, 13)  # 20 rows by 10 columns: as tall as an ankle boot gets
     assert int(shoe_height(boot)) == 20
+
+
+def test_measure_shoes_is_each_meter_image_by_image_and_marks_empty_ones():
+    """The one measuring helper against the batch meters on the measurable images."""
+    from pyro_latent.concepts.shoes import measure_shoes
+
+    g = torch.Generator().manual_seed(0)
+    images = torch.rand(60, 784, generator=g) ** 3
+    images[::7] *= 0.4  # nothing above the height threshold: nothing to measure
+    ok = (images > 0.5).any(-1)
+    assert 0 < int((~ok).sum()) < 60
+    measured = measure_shoes(images)
+    height = shoe_height(images[ok], shoe_only=False).double().numpy()
+    brightness = shoe_brightness(images[ok], shoe_only=False).double().numpy()
+    np.testing.assert_array_equal(measured["height"][ok.numpy()], height)
+    np.testing.assert_array_equal(measured["brightness"][ok.numpy()], brightness)
+    assert np.isnan(measured["height"][~ok.numpy()]).all()
+    zero = measure_shoes(images.reshape(60, 28, 28), empty=0.0)
+    assert (zero["brightness"][~ok.numpy()] == 0).all()
+    with pytest.raises(ValueError, match="empty must be a number"):
+        measure_shoes(images, empty="nan")

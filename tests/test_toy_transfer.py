@@ -363,3 +363,16 @@ def test_transferred_identifier_estimator():
     np.testing.assert_allclose(one_frame.predict_proba(cells[:1]), [[0.5, 0.5]])
     with pytest.raises(ValueError, match="2 red cells"):
         f2.predict(torch.tensor([[1, 1, 4, 4, 0, 0]]))
+    # a scikit-learn estimator: clone gives an unfitted copy with the same parameters
+    from sklearn.base import clone
+    from sklearn.exceptions import NotFittedError
+
+    copy = clone(f2)
+    assert {k: repr(v) for k, v in copy.get_params().items()} == {
+        k: repr(v) for k, v in f2.get_params().items()
+    }  # the models are deep copies, equal in everything but identity
+    assert not hasattr(copy, "proba_")
+    with pytest.raises(NotFittedError):
+        copy.predict(cells)
+    assert copy.fit().predict(cells).tolist() == [1, 0]
+    assert f2.score(cells, np.array([1, 0])) == 1.0  # ClassifierMixin's accuracy

@@ -442,3 +442,65 @@ def test_zero_padding_pads_and_unpads(pairs):
         p.inverse_transform(X)
     with pytest.raises(ValueError, match="Z has 5 columns, but this ZeroPadding was fitted on 4"):
         p.transform(padded[:, :5])
+
+
+# ----------------------------------------------------------------- the composable translator
+def _pairs(n=120, d_src=5, d_dst=3, seed=0):
+    rng = np.random.default_rng(seed)
+    Z_src = rng.normal(size=(n, d_src))
+    Z_dst = Z_src @ rng.normal(size=(d_src, d_dst)) + 0.1 * rng.normal(size=(n, d_dst)) + 2.0
+    return Z_src, Z_dst
+
+
+@pytest.mark.parametrize("name", ["linear", "affine", "procrustes", "relative"])
+@pytest.mark.parametrize("dims", [(5, 3), (3, 5), (4, 4)])
+def test_each_preset_is_the_named_translator(name, dims):
+    # A second formulation of the same map: composed from parts, against the monolithic class.
+    from pyro_latent.translate.translators import translator_preset
+
+    Z_src, Z_dst = _pairs(n=400, d_src=dims[0], d_dst=dims[1])  # relative: 300 anchors
+    composed = translator_preset(name).fit(Z_src[:340], Z_dst[:340])
+    direct = make_translator(name).fit(Z_src[:340], Z_dst[:340])
+    np.testing.assert_allclose(
+        composed.transform(Z_src[340:]), direct.transform(Z_src[340:]), rtol=1e-9, atol=1e-10
+    )
+    assert composed.score(Z_src[340:], Z_dst[340:]) == pytest.approx(
+        direct.score(Z_src[340:], Z_dst[340:])
+    )
+
+
+def test_nested_parameters_reach_clone_and_grid_search():
+    from sklearn.base import clone
+    from sklearn.model_selection import GridSearchCV
+
+    from pyro_latent.translate.translators import (
+        AffineTranslator,
+        StandardScaling,
+        Translator,
+    )
+
+    t = Translator(AffineTranslator(alpha=0.5), src_transform=StandardScaling())
+    params = t.get_params(deep=True)
+    assert params["aligner__alpha"] == 0.5 and "src_transform" in params
+    copy = clone(t).set_params(aligner__alpha=2.0)
+    assert copy.aligner.alpha == 2.0 and t.aligner.alpha == 0.5
+    Z_src, Z_dst = _pairs()
+    search = GridSearchCV(t, {"aligner__alpha": [0.0, 10.0, 1000.0]}, cv=3).fit(Z_src, Z_dst)
+    assert search.best_params_["aligner__alpha"] in (0.0, 10.0)  # heavy ridge underfits
+    fitted = Translator(AffineTranslator(), n_pairs=30, random_state=1).fit(Z_src, Z_dst)
+    assert fitted.n_pairs_fit_ == 30 and fitted.aligner_.n_pairs_fit_ == 30
+    assert t.aligner.__dict__.keys() == {"alpha", "n_pairs", "random_state"}  # never fitted
+
+
+def test_the_composed_translator_refuses_bad_parts():
+    from pyro_latent.translate.translators import OrthogonalAligner, Translator
+
+    Z_src, Z_dst = _pairs()
+    with pytest.raises(TypeError, match="aligner must be a paired translator"):
+        Translator("affine").fit(Z_src, Z_dst)
+    with pytest.raises(TypeError, match="src_transform must be a transform"):
+        Translator(src_transform="standard").fit(Z_src, Z_dst)
+    with pytest.raises(ValueError, match="dim_matcher"):
+        Translator(OrthogonalAligner()).fit(Z_src, Z_dst)  # 5 against 3 columns
+    with pytest.raises(NotFittedError):
+        Translator().transform(Z_src)

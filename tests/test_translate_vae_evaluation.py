@@ -152,14 +152,26 @@ def test_translation_summary_finds_the_best_translator_and_the_asymmetry():
         }
         transfer = {c: {"transfer": {"formula": 0.5}} for c in ("height", "class")}
         return {"src": src, "dst": dst, "pair": f"{src} → {dst}", "scores": scores,
+                "src_preset": src.split("-")[0], "dst_preset": dst.split("-")[0],
                 "baseline": {"own_mse": 0.05}, "cka": 0.8, "transfer": transfer}  # fmt: skip
 
     records = [record("small-0", "large-0", 0.9, (0.06, 0.09)),
-               record("large-0", "small-0", 0.7, (0.07, 0.08))]  # fmt: skip
-    summary = ev.translation_summary(records, {"small-0": 11, "large-0": 6})
+               record("large-0", "small-0", 0.7, (0.07, 0.08)),
+               record("small-0", "small-1", 0.8, (0.055, 0.09)),
+               record("small-1", "small-0", 0.8, (0.055, 0.09))]  # fmt: skip
+    summary = ev.translation_summary(records, {"small-0": 11, "large-0": 6, "small-1": 11})
     assert summary["pairs"]["small-0 → large-0"]["best"] == "linear"
     assert summary["pairs"]["small-0 → large-0"]["best_over_own"] == pytest.approx(1.2)
-    (asym,) = summary["asymmetry"]
+    assert summary["pairs"]["small-0 → small-1"]["linear_over_own"] == pytest.approx(1.1)
+    (asym,) = summary["asymmetry"]  # the same-preset pairs have no better or worse side
     assert asym["easier"] == "small-0 → large-0"
+    assert (asym["easier_into"], asym["easier_from"]) == ("large-0", "small-0")
+    assert asym["into_has"] == "fewer"
     assert asym["active_units"] == {"small-0": 11, "large-0": 6}
-    assert summary["cka_vs_transfer"]["spearman"]["height"] is None  # too few pairs
+    flipped = ev.translation_summary(records[:2], {"small-0": 6, "large-0": 11})
+    assert flipped["asymmetry"][0]["into_has"] == "more"
+    unknown = ev.translation_summary(records[:2], {"small-0": 6})
+    assert unknown["asymmetry"][0]["into_has"] is None
+    # constant CKA over four pairs: no rank correlation to report
+    assert summary["cka_vs_transfer"]["spearman"]["height"] is None
+    assert unknown["cka_vs_transfer"]["spearman"]["height"] is None  # too few pairs

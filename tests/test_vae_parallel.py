@@ -126,3 +126,18 @@ def test_the_quick_profile_trains_the_same_on_a_dask_cluster(tmp_path):
         assert here.history == there.history, name
         for key, tensor in here.model_state.items():
             assert torch.equal(tensor, there.model_state[key]), f"{name}.{key}"
+
+
+def test_a_finished_checkpoint_of_other_images_is_refused(images, tmp_path):
+    """Loading it would silently give another model than training on these images would."""
+    from pyro_latent.vae import CheckpointMismatchError
+
+    one = [TrainingRun(TINY, 0, 1)]
+    train_many(one, images[:200], tmp_path, n_jobs=1, progress=False)
+    before = checkpoint_path(TINY, 0, tmp_path).read_bytes()
+    with pytest.raises(CheckpointMismatchError, match="200 other images than the 320"):
+        train_many(one, images, tmp_path, n_jobs=1, progress=False)
+    assert checkpoint_path(TINY, 0, tmp_path).read_bytes() == before  # nothing overwritten
+    # the same images, as 28×28 or flat, load it
+    again = train_many(one, images[:200].reshape(200, 28, 28), tmp_path, n_jobs=1, progress=False)
+    assert set(again) == {"tiny-0"}

@@ -57,7 +57,7 @@ import torch
 from torch import nn
 
 from pyro_latent.core.checks import check_positive_int, check_probability
-from pyro_latent.core.latent_model import decoder_of
+from pyro_latent.core.latent_model import decoder_of, is_latent_model
 
 __all__ = [
     "decoder_spectra",
@@ -205,9 +205,11 @@ def decoder_spectra(decode, z, batch_size: int = 256) -> torch.Tensor:
     The Jacobians come ``batch_size`` points at a time (fewer when ``P · D`` is large) from
     ``vmap(jacrev(w ↦ decode(w[None])[0]))``; a ``decode`` that branches on its input's values,
     which vmap refuses, is differentiated on the whole batch instead (the same Jacobians, as its
-    rows are independent).  Non-2-D or non-finite ``z``, and a non-finite Jacobian, are a
-    ``ValueError``.
+    rows are independent).  Non-2-D or non-finite ``z`` (or, for a model, ``z`` whose width is
+    not its ``latent_dim``), a ``batch_size`` that is not a positive int, and a non-finite
+    Jacobian, are a ``ValueError``.
     """
+    latent_dim = int(decode.latent_dim) if is_latent_model(decode) else None
     decoder = decoder_of(decode)
 
     def decode(w: torch.Tensor) -> torch.Tensor:
@@ -217,6 +219,10 @@ def decoder_spectra(decode, z, batch_size: int = 256) -> torch.Tensor:
         return out
 
     z = _points(z, "z")
+    if latent_dim is not None and z.shape[1] != latent_dim:
+        raise ValueError(
+            f"z must have shape [N, {latent_dim}] (the model's latent_dim), got {tuple(z.shape)}"
+        )
     batch_size = check_positive_int(batch_size, "batch_size")
     out_dim = _output_dim(decode, z, "decode")
     return _jacobian_spectra(decode, z, out_dim, batch_size, "decode")
@@ -227,7 +233,8 @@ def effective_rank(singular_values, tol: float) -> np.ndarray:
     """``#{i : σ_i > tol · σ_max}`` per row of ``singular_values [N, k]``: ``[N]`` ints.
 
     The tolerance is relative to the row's largest singular value, so the count ignores the
-    map's overall scale; a zero Jacobian (``σ_max = 0``) has rank 0.  ``tol`` is in ``(0, 1)``.
+    map's overall scale; a zero Jacobian (``σ_max = 0``) has rank 0.  ``tol`` is in ``(0, 1)``
+    (a negative, zero, NaN or ``≥ 1`` one is a ``ValueError``).
     """
     s = _spectra(singular_values)
     tol = _tolerance(tol)

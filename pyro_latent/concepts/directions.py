@@ -33,7 +33,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.linear_model import Ridge
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from pyro_latent.core.checks import check_positive_int
+from pyro_latent.core.checks import check_finite_float, check_positive_float, check_positive_int
 
 __all__ = [
     "RegressionCAV",
@@ -51,7 +51,10 @@ __all__ = [
 
 
 def _vector(v, name: str) -> torch.Tensor:
-    v = torch.as_tensor(v, dtype=torch.float64).detach()
+    try:
+        v = torch.as_tensor(v, dtype=torch.float64).detach()
+    except (TypeError, ValueError, RuntimeError):
+        raise ValueError(f"{name} must be a vector of numbers, got {type(v).__name__}") from None
     if v.dim() != 1 or v.numel() == 0:
         raise ValueError(f"{name} must be a non-empty 1-D vector, got shape {tuple(v.shape)}")
     if not bool(torch.isfinite(v).all()):
@@ -83,28 +86,51 @@ def _norm(v: torch.Tensor, G: torch.Tensor) -> float:
     return math.sqrt(max(float(v @ G @ v), 0.0))
 
 
+def _same_length(u: torch.Tensor, v: torch.Tensor, names: str = "u and v") -> None:
+    if u.shape != v.shape:
+        raise ValueError(f"{names} must have one length, got {u.numel()} and {v.numel()}")
+
+
+def _callable(f, name: str) -> None:
+    if not callable(f):
+        raise TypeError(f"{name} must be callable, got {type(f).__name__}")
+
+
 def unit(v, metric=None) -> torch.Tensor:
     """``v / ‖v‖_G`` (float64); a zero vector, or one of zero length in ``G``, is a
-    ``ValueError``."""
+    ``ValueError``, and so is a non-finite ``v`` or a ``metric`` that is not ``[d, d]``."""
     v = _vector(v, "v")
     G = _metric(metric, v.numel())
     length = _norm(v, G)
     if length == 0:
-        raise ValueError("cannot normalise a vector of zero length (in this metric)")
+        raise ValueError("v has zero length (in this metric): cannot normalise it")
     return v / length
 
 
 def two_image_direction(encode_mean: Callable, before, after) -> torch.Tensor:
     """The post's direction: ``(μ(after) - μ(before)) / ‖·‖`` for one pair of images, or the
     unit difference of each pair ``[N, d]`` for batches.  ``encode_mean`` maps images to encoder
-    means ``[N, d]``."""
+    means ``[N, d]``.
+
+    A ``ValueError`` when the encodings of ``before`` and ``after`` differ in shape, are not
+    ``[d]`` or ``[N, d]``, are not finite, or coincide (the direction is undefined).
+    """
+    _callable(encode_mean, "encode_mean")
     with torch.no_grad():
         a, b = encode_mean(before), encode_mean(after)
     a, b = torch.atleast_2d(torch.as_tensor(a)), torch.atleast_2d(torch.as_tensor(b))
     if a.shape != b.shape:
         raise ValueError(
-            f"the two encodings differ in shape: {tuple(a.shape)} and {tuple(b.shape)}"
+            f"the two encodings (of before and after) differ in shape: {tuple(a.shape)} and "
+            f"{tuple(b.shape)}"
         )
+    if a.dim() != 2 or a.numel() == 0:
+        raise ValueError(
+            f"encode_mean must map before and after to means [d] or [N, d], got shape "
+            f"{tuple(a.shape)}"
+        )
+    if not (bool(torch.isfinite(a).all()) and bool(torch.isfinite(b).all())):
+        raise ValueError("the encodings of before and after must be finite, got NaN or inf")
     diff = (b - a).double()
     length = diff.norm(dim=-1, keepdim=True)
     if bool((length == 0).any()):
@@ -150,10 +176,19 @@ class RegressionCAV(RegressorMixin, BaseEstimator):
 
 
 def angle_degrees(u, v, metric=None) -> float:
-    """The angle between ``u`` and ``v`` in the metric ``G`` (identity by default), in degrees."""
+    """The angle between ``u`` and ``v`` in the metric ``G`` (identity by default), in degrees.
+
+    A ``ValueError`` for vectors of different lengths, non-finite entries, or a vector of zero
+    length in ``G`` (its angle is undefined).
+    """
     u, v = _vector(u, "u"), _vector(v, "v")
+    _same_length(u, v)
     G = _metric(metric, u.numel())
-    cosine = float(u @ G @ v) / (_norm(u, G) * _norm(v, G))
+    norm_u, norm_v = _norm(u, G), _norm(v, G)
+    for name, norm in (("u", norm_u), ("v", norm_v)):
+        if norm == 0:
+            raise ValueError(f"{name} has zero length (in this metric): its angle is undefined")
+    cosine = float(u @ G @ v) / (norm_u * norm_v)
     return math.degrees(math.acos(max(-1.0, min(1.0, cosine))))
 
 
@@ -161,15 +196,17 @@ def gram_schmidt(u, v, metric=None) -> torch.Tensor:
     """``u`` made orthogonal to ``v`` in ``G`` and normalised:
     ``w = (u - (⟨u,v⟩_G / ⟨v,v⟩_G) v) / ‖·‖_G``.
 
-    A ``ValueError`` when ``u`` is parallel to ``v`` (nothing is left) or ``v`` has zero length.
+    A ``ValueError`` when ``u`` is parallel to ``v`` (nothing is left), ``u`` or ``v`` has zero
+    length, or they differ in length.
     """
     u, v = _vector(u, "u"), _vector(v, "v")
-    if u.shape != v.shape:
-        raise ValueError(f"u and v must have one length, got {u.numel()} and {v.numel()}")
+    _same_length(u, v)
     G = _metric(metric, u.numel())
     vv = float(v @ G @ v)
     if vv <= 0:
         raise ValueError("v has zero length in this metric")
+    if _norm(u, G) == 0:
+        raise ValueError("u has zero length in this metric: nothing to orthogonalise")
     residual = u - (float(u @ G @ v) / vv) * v
     if _norm(residual, G) <= 1e-12 * _norm(u, G):
         raise ValueError("u is parallel to v: nothing is left after removing v")
@@ -196,10 +233,21 @@ def decoder_jacobian(decode: Callable, z) -> torch.Tensor:
 
 def condition_number(*vectors) -> float:
     """``σ_max / σ_min`` of the matrix whose columns are ``vectors`` (``inf`` when they are
-    linearly dependent): 1 for orthonormal columns, large when they are nearly collinear."""
+    linearly dependent): 1 for orthonormal columns, large when they are nearly collinear.
+
+    A ``ValueError`` for fewer than two vectors, vectors of different lengths or non-finite
+    entries.
+    """
     if len(vectors) < 2:
-        raise ValueError("a condition number needs at least two vectors")
-    columns = torch.stack([_vector(v, f"vector {i}") for i, v in enumerate(vectors)], -1)
+        raise ValueError(
+            f"condition_number needs at least two vectors, got {len(vectors)} (pass them as "
+            "separate arguments)"
+        )
+    checked = [_vector(v, f"vector {i}") for i, v in enumerate(vectors)]
+    lengths = [v.numel() for v in checked]
+    if len(set(lengths)) > 1:
+        raise ValueError(f"the vectors must have one length, got lengths {lengths}")
+    columns = torch.stack(checked, -1)
     s = torch.linalg.svdvals(columns)
     return math.inf if float(s[-1]) <= 1e-12 * float(s[0]) else float(s[0] / s[-1])
 
@@ -212,11 +260,15 @@ def bisect(
     Returns ``{"alpha", "residual", "slope", "sensitivity", "iterations"}``: ``slope`` is the
     secant ``f'`` across the final bracket and ``sensitivity = 1 / |slope|``, the shift of the root
     per unit error in ``f`` (large when ``f`` is flat at its root: an ill-determined α).
-    A bracket without a sign change, or a non-finite ``f``, is a ``ValueError``.
+    A bracket without a sign change, or a non-finite ``f``, is a ``ValueError``, and so are a
+    bracket that is not two finite numbers ``lo < hi``, a ``tol`` that is not a finite positive
+    number and a ``max_iter`` that is not a positive int.
     """
+    _callable(f, "f")
     max_iter = check_positive_int(max_iter, "max_iter")
-    lo, hi = float(lo), float(hi)
-    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+    tol = check_positive_float(tol, "tol")
+    lo, hi = check_finite_float(lo, "lo"), check_finite_float(hi, "hi")
+    if not lo < hi:
         raise ValueError(f"the bracket must be finite numbers lo < hi, got [{lo}, {hi}]")
     f_lo, f_hi = float(f(lo)), float(f(hi))
     if not (math.isfinite(f_lo) and math.isfinite(f_hi)):

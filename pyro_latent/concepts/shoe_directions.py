@@ -49,7 +49,13 @@ from pyro_latent.concepts.shoes import (
     taller_shoe,
     whiten,
 )
-from pyro_latent.core.latent_model import check_latent_model, decoder_of, encoder_mean_of
+from pyro_latent.core.checks import check_finite_float, check_image_tensor, check_positive_float
+from pyro_latent.core.latent_model import (
+    check_latent_model,
+    decoder_of,
+    encoder_mean_of,
+    is_latent_model,
+)
 
 __all__ = [
     "BRIGHTEN",
@@ -73,11 +79,72 @@ DIRECTIONS = (
     "commenter h-αb",
     "jacobian",
 )
+PIXELS = 784
+CAV_KEYS = ("height", "brightness")
 
 
 def brighter(images: torch.Tensor, factor: float = BRIGHTEN) -> torch.Tensor:
-    """A brightened copy, ``min(1, factor · x)``."""
+    """A brightened copy, ``min(1, factor · x)``; ``factor`` must be a finite positive number
+    (a ``ValueError`` otherwise)."""
+    check_positive_float(factor, "factor")
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"images must be a torch.Tensor, got {type(images).__name__}")
     return (images * factor).clamp(max=1.0)
+
+
+def _check_image(image) -> torch.Tensor:
+    """One shoe image of 784 pixel intensities in ``[0, 1]`` (``[784]``, ``[28, 28]`` or a batch
+    of one)."""
+    check_image_tensor(image, "image")
+    if image.numel() != PIXELS:
+        raise ValueError(
+            f"image must be one shoe of {PIXELS} pixels ([784] or [28, 28]), got shape "
+            f"{tuple(image.shape)}"
+        )
+    return image
+
+
+def _check_cavs(cavs, latent_dim: int) -> None:
+    """``cavs`` maps ``"height"`` and ``"brightness"`` to finite vectors ``[latent_dim]``."""
+    if not isinstance(cavs, Mapping):
+        raise TypeError(
+            f"cavs must be a mapping with keys {list(CAV_KEYS)}, got {type(cavs).__name__}"
+        )
+    missing = [key for key in CAV_KEYS if key not in cavs]
+    if missing:
+        raise ValueError(
+            f"cavs is missing {', '.join(repr(k) for k in missing)}: it must map "
+            f"{' and '.join(repr(k) for k in CAV_KEYS)} to CAV directions [{latent_dim}]"
+        )
+    for key in CAV_KEYS:
+        try:
+            v = torch.as_tensor(cavs[key])
+        except (TypeError, ValueError, RuntimeError):
+            raise ValueError(
+                f"cavs[{key!r}] must be a vector [{latent_dim}], got {type(cavs[key]).__name__}"
+            ) from None
+        if v.dim() != 1 or v.numel() != latent_dim:
+            raise ValueError(
+                f"cavs[{key!r}] must be a vector [{latent_dim}] (the model's latent_dim), got "
+                f"shape {tuple(v.shape)}"
+            )
+        if v.dtype == torch.bool or v.is_complex():
+            raise ValueError(f"cavs[{key!r}] must be real, got dtype {v.dtype}")
+        if not bool(torch.isfinite(v).all()):
+            raise ValueError(f"cavs[{key!r}] must be finite, got NaN or infinite entries")
+        if not bool((v != 0).any()):
+            raise ValueError(f"cavs[{key!r}] is the zero vector: it has no direction")
+
+
+def _check_bracket(bracket) -> None:
+    try:
+        lo, hi = bracket
+    except (TypeError, ValueError):
+        raise ValueError(f"bracket must be two numbers (lo, hi), got {bracket!r}") from None
+    lo = check_finite_float(lo, "bracket[0]")
+    hi = check_finite_float(hi, "bracket[1]")
+    if not lo < hi:
+        raise ValueError(f"bracket must be two finite numbers lo < hi, got {bracket!r}")
 
 
 def _pixel_cosine(J: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> float:
@@ -100,8 +167,15 @@ def directions_at(
     commenter's direction is left out (and its diagnostics say why) when the brightness change
     has one sign over the whole ``α`` bracket.  A shoe whose whitened encoding decodes to an image
     with no pixel over the height threshold has nothing to measure: :class:`EmptyShapeError`.
+
+    A ``ValueError`` for an ``image`` that is not 784 intensities in ``[0, 1]``, ``cavs`` without
+    ``"height"`` or ``"brightness"`` or with vectors that are not ``[latent_dim]``, or a
+    ``bracket`` that is not two finite numbers ``lo < hi``.
     """
     check_latent_model(model)
+    _check_image(image)
+    _check_cavs(cavs, int(model.latent_dim))
+    _check_bracket(bracket)
     encode_mean, decode = encoder_mean_of(model), decoder_of(model)
     image = image.reshape(1, -1)
     white = whiten(image)
@@ -167,6 +241,34 @@ def _jacobian_step(decode: Callable, z: torch.Tensor) -> torch.Tensor:
     return constrained_direction(grads["height"], grads["brightness"]).to(z.dtype)
 
 
+def _check_alphas(alphas) -> list[float]:
+    """``alphas`` as a non-empty list of finite floats."""
+    if isinstance(alphas, str | bytes):
+        raise ValueError(f"alphas must be a non-empty list of finite numbers, got {alphas!r}")
+    try:
+        values = [float(a) for a in alphas]
+    except (TypeError, ValueError, RuntimeError):
+        raise ValueError(
+            f"alphas must be a non-empty list of finite numbers, got {alphas!r}"
+        ) from None
+    if not values or not all(math.isfinite(a) for a in values):
+        raise ValueError(f"alphas must be a non-empty list of finite numbers, got {alphas!r}")
+    return values
+
+
+def _check_start(z0, latent_dim: int | None) -> None:
+    """``z0`` is one finite floating latent ``[D]`` (``D = latent_dim`` when known)."""
+    if not isinstance(z0, torch.Tensor):
+        raise TypeError(f"z0 must be a torch.Tensor latent [D], got {type(z0).__name__}")
+    if not z0.is_floating_point():
+        raise ValueError(f"z0 must be floating point, got dtype {z0.dtype}")
+    expected = "D" if latent_dim is None else str(latent_dim)
+    if z0.dim() != 1 or z0.numel() == 0 or (latent_dim is not None and z0.numel() != latent_dim):
+        raise ValueError(f"z0 must be one latent [{expected}], got shape {tuple(z0.shape)}")
+    if not bool(torch.isfinite(z0.detach()).all()):
+        raise ValueError("z0 must be finite, got NaN or infinite entries")
+
+
 def jacobian_path(decode, z0: torch.Tensor, alphas) -> torch.Tensor:
     """The Jacobian direction re-solved at every step: latents ``[A, D]``, one per ``α``
     (``decode``: a :class:`~pyro_latent.core.latent_model.LatentModel` or its ``decode``).
@@ -176,9 +278,14 @@ def jacobian_path(decode, z0: torch.Tensor, alphas) -> torch.Tensor:
     holds brightness fixed to first order *at* ``z`` (:func:`constrained_direction` of the meters'
     gradients through the decoder).  Unlike the straight traversal it follows the constraint, so
     it shows how much of the straight line's loss of purity is its locality.
+
+    A ``ValueError`` for ``alphas`` that are empty or not finite numbers, or a ``z0`` that is
+    not one finite latent ``[D]`` (``D`` the model's ``latent_dim`` when ``decode`` is a model).
     """
+    latent_dim = int(decode.latent_dim) if is_latent_model(decode) else None
     decode = decoder_of(decode)
-    alphas = [float(a) for a in alphas]
+    alphas = _check_alphas(alphas)
+    _check_start(z0, latent_dim)
     centre = min(range(len(alphas)), key=lambda i: abs(alphas[i]))
     path = [None] * len(alphas)
     path[centre] = z0.detach()

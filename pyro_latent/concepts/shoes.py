@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 from pyro_latent.core.checks import (
@@ -59,6 +60,7 @@ __all__ = [
     "NotAShoeError",
     "as_image_grid",
     "concept_purity",
+    "measure_shoes",
     "monotone_stretch",
     "shoe_brightness",
     "shoe_height",
@@ -179,6 +181,25 @@ def shoe_brightness(
         _require_shoe_like(grid)
     values = (grid * mask).flatten(1).sum(-1) / mask.flatten(1).sum(-1)
     return _single(values, images)
+
+
+def measure_shoes(images, *, empty: float = math.nan, shoe_only: bool = False) -> dict:
+    """Height (:func:`shoe_height`) and brightness (:func:`shoe_brightness`) of every image,
+    each one at a time, as ``{"height": [N], "brightness": [N]}`` (float64 numpy).
+
+    An image with no pixel above :data:`HEIGHT_THRESHOLD` has nothing to measure: it gets
+    ``empty`` for both (NaN by default; a traversal counts a vanished shoe as 0) instead of an
+    :class:`EmptyShapeError`.  ``shoe_only`` is passed to both meters."""
+    grid = as_image_grid(images)
+    if not isinstance(empty, int | float):
+        raise ValueError(f"empty must be a number (NaN allowed), got {empty!r}")
+    height = np.full(grid.shape[0], float(empty))
+    brightness = np.full(grid.shape[0], float(empty))
+    for i, image in enumerate(grid):
+        if bool((image > HEIGHT_THRESHOLD).any()):
+            height[i] = float(shoe_height(image, shoe_only=shoe_only))
+            brightness[i] = float(shoe_brightness(image, shoe_only=shoe_only))
+    return {"height": height, "brightness": brightness}
 
 
 def _check_temperature(temperature) -> float:

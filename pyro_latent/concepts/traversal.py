@@ -20,7 +20,8 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
-from pyro_latent.concepts.shoes import EmptyShapeError, concept_purity, shoe_brightness, shoe_height
+from pyro_latent.concepts.shoes import concept_purity, measure_shoes
+from pyro_latent.core.checks import check_image_tensor
 from pyro_latent.core.latent_model import decoder_of
 
 __all__ = [
@@ -53,22 +54,31 @@ def traverse(decode, z0, direction, alphas) -> torch.Tensor:
 
 def _measure(images: torch.Tensor) -> tuple[list[float], list[float]]:
     """Height and brightness of each decoded image; an empty decode counts as height 0 and
-    brightness 0 (the shoe has vanished), so one blank frame does not stop a traversal."""
-    heights, brightness = [], []
-    for image in images:
-        try:
-            # a traversal may leave the shoes; its frames are measured as shapes all the same
-            heights.append(float(shoe_height(image, shoe_only=False)))
-            brightness.append(float(shoe_brightness(image, shoe_only=False)))
-        except EmptyShapeError:
-            heights.append(0.0)
-            brightness.append(0.0)
-    return heights, brightness
+    brightness 0 (the shoe has vanished), so one blank frame does not stop a traversal.  A
+    traversal may leave the shoes: its frames are measured as shapes all the same."""
+    measured = measure_shoes(images, empty=0.0)
+    return measured["height"].tolist(), measured["brightness"].tolist()
 
 
 def meter_spreads(images: torch.Tensor) -> dict:
     """Standard deviations of height and brightness over real images ``[N, 784]``: the units in
-    which purity compares the two (``{"height", "brightness", "n"}``)."""
+    which purity compares the two (``{"height", "brightness", "n"}``).
+
+    ``images`` must be a batch of at least 2 shoes (``[N, 784]`` or ``[N, 28, 28]``) of pixel
+    intensities in ``[0, 1]``: a ``ValueError`` otherwise (one image has no spread).
+    """
+    check_image_tensor(images, "images")
+    if not (
+        (images.dim() == 2 and images.shape[1] == 784)
+        or (images.dim() == 3 and tuple(images.shape[1:]) == (28, 28))
+    ):
+        raise ValueError(
+            f"images must be a batch [N, 784] or [N, 28, 28], got shape {tuple(images.shape)}"
+        )
+    if images.shape[0] < 2:
+        raise ValueError(
+            f"meter_spreads needs at least 2 images for a standard deviation, got {images.shape[0]}"
+        )
     heights, brightness = _measure(images)
     return {
         "height": float(np.std(heights, ddof=1)),

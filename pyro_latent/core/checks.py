@@ -7,6 +7,9 @@ Every public function validates its arguments here, so that the same bad value g
   (:func:`operator.index` decides); ``bool`` is refused, since ``True`` is almost always a slip,
   and so is every float, even ``3.0``.
 * **Probabilities.**  Real numbers in a stated interval; NaN is refused.
+* **Reals.**  Finite real numbers (:func:`check_finite_float`), optionally positive
+  (:func:`check_positive_float`: tolerances, factors, scales) or non-negative
+  (:func:`check_nonnegative_float`: thresholds); NaN and ``±inf`` are refused, and so is ``bool``.
 * **Symbol tensors.**  Integer dtype (not bool, not float), values in ``0..K-1``.
 * **Image tensors.**  Floating point, finite, in ``[0, 1]``.
 """
@@ -23,14 +26,16 @@ import torch
 
 __all__ = [
     "as_int",
+    "check_finite_float",
     "check_image_tensor",
     "check_int",
     "check_long_tensor",
+    "check_nonnegative_float",
     "check_nonnegative_int",
+    "check_positive_float",
     "check_positive_int",
     "check_positive_ints",
     "check_probability",
-    "check_symbols",
 ]
 
 
@@ -109,6 +114,42 @@ def check_probability(
     return out
 
 
+def _real(value, name: str, what: str) -> float:
+    """``value`` as a ``float`` when it is a real scalar (not a bool), else a ``ValueError``."""
+    if isinstance(value, bool | np.bool_) or not isinstance(
+        value, numbers.Real | np.floating | np.integer | torch.Tensor
+    ):
+        raise ValueError(f"{name} must be {what}, got {value!r}")
+    try:
+        return float(value)
+    except (TypeError, ValueError, RuntimeError):
+        raise ValueError(f"{name} must be {what}, got {value!r}") from None
+
+
+def check_finite_float(value, name: str) -> float:
+    """A finite real number (NaN and ``±inf`` refused), as a ``float``."""
+    out = _real(value, name, "a finite number")
+    if not math.isfinite(out):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return out
+
+
+def check_positive_float(value, name: str) -> float:
+    """A finite real number ``> 0`` (a tolerance, a factor, a scale), as a ``float``."""
+    out = _real(value, name, "a finite positive number")
+    if not (math.isfinite(out) and out > 0):
+        raise ValueError(f"{name} must be a finite positive number, got {value!r}")
+    return out
+
+
+def check_nonnegative_float(value, name: str) -> float:
+    """A finite real number ``≥ 0`` (a threshold), as a ``float``."""
+    out = _real(value, name, "a finite non-negative number")
+    if not (math.isfinite(out) and out >= 0):
+        raise ValueError(f"{name} must be a finite non-negative number, got {value!r}")
+    return out
+
+
 def check_long_tensor(values, name: str) -> torch.Tensor:
     """``values`` (tensor, array or nested list of integers) as a long tensor; a float, complex
     or bool dtype is refused rather than truncated."""
@@ -119,17 +160,6 @@ def check_long_tensor(values, name: str) -> torch.Tensor:
     if tensor.dtype.is_floating_point or tensor.dtype.is_complex or tensor.dtype == torch.bool:
         raise ValueError(f"{name} must have an integer dtype, got {tensor.dtype}")
     return tensor.long()
-
-
-def check_symbols(values, name: str, num_symbols: int) -> torch.Tensor:
-    """A long tensor of symbols in ``0..num_symbols-1`` (any integer dtype, list or array in)."""
-    tensor = check_long_tensor(values, name)
-    if tensor.numel() and (int(tensor.min()) < 0 or int(tensor.max()) >= num_symbols):
-        raise ValueError(
-            f"{name} must hold values in 0..{num_symbols - 1}, got values in "
-            f"{int(tensor.min())}..{int(tensor.max())}"
-        )
-    return tensor
 
 
 def check_image_tensor(images, name: str = "images", *, allow_empty: bool = False) -> torch.Tensor:

@@ -18,7 +18,7 @@ MAIN_CONCEPTS = ("blue_velocity", "red_location", "blue_location", "red_hidden")
 LEARNER_STYLE = {"tree": "-", "mlp": "--", "logistic": ":"}
 
 
-def save_translation_matrix(path: Path, matrix: torch.Tensor, world, title: str) -> Path:
+def plot_translation_matrix(path: Path, matrix: torch.Tensor, world, title: str) -> Path:
     """Heatmap of ``p(l₂ | l₁)`` over the valid states, ticks at each new blue position."""
     fig, ax = plt.subplots(figsize=(6.2, 5.4))
     image = ax.imshow(matrix.numpy(), cmap="magma", vmin=0, vmax=1, interpolation="nearest")
@@ -34,7 +34,7 @@ def save_translation_matrix(path: Path, matrix: torch.Tensor, world, title: str)
     return save_figure(fig, path)
 
 
-def save_identity_distance(path: Path, noise_free: dict, noisy: dict) -> Path:
+def plot_identity_distance(path: Path, noise_free: dict, noisy: dict) -> Path:
     """Distance from the identity against the window length, without and with noise."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     Ts = sorted(int(t) for t in noise_free)
@@ -56,7 +56,7 @@ def save_identity_distance(path: Path, noise_free: dict, noisy: dict) -> Path:
     return save_figure(fig, path)
 
 
-def save_monte_carlo(path: Path, sizes, tv, reference, slope: float) -> Path:
+def plot_monte_carlo(path: Path, sizes, tv, reference, slope: float) -> Path:
     """Total-variation distance of the Monte-Carlo rows to the exact ones, log-log."""
     fig, ax = plt.subplots(figsize=(5.5, 4))
     ax.loglog(sizes, tv, "o-", label=f"Monte Carlo (slope {slope:.2f})")
@@ -76,7 +76,7 @@ def _mean_by(records, key_fields, value="accuracy"):
     return {k: (float(np.mean(v)), float(np.min(v)), float(np.max(v))) for k, v in table.items()}
 
 
-def save_learning_curves(path: Path, curves: dict, value: str = "accuracy", log_y=False) -> Path:
+def plot_learning_curves(path: Path, curves: dict, value: str = "accuracy", log_y=False) -> Path:
     """One panel per (direction, learner); a line per concept: mean over seeds, band min–max."""
     directions = list(curves)
     learners = sorted({r["learner"] for rs in curves.values() for r in rs}, key=_learner_order)
@@ -129,7 +129,7 @@ def _learner_order(name):
     return list(LEARNER_STYLE).index(name) if name in LEARNER_STYLE else 99
 
 
-def save_samples_to_accuracy(
+def plot_samples_to_accuracy(
     path: Path, table: dict, max_size: int, every: dict | None = None, by_seed: dict | None = None
 ) -> Path:
     """Grouped bars: samples needed for 99% accuracy, concept × direction, one panel per learner.
@@ -181,7 +181,7 @@ def save_samples_to_accuracy(
     return save_figure(fig, path)
 
 
-def save_velocity_identifier(path: Path, world, exact_invertible, exact_single) -> Path:
+def plot_velocity_identifier(path: Path, world, exact_invertible, exact_single) -> Path:
     """The transferred blue-velocity identifier on model 2's states.
 
     Left: every valid configuration (rows, coloured by cell code) sorted by the identifier, with
@@ -250,7 +250,7 @@ def save_velocity_identifier(path: Path, world, exact_invertible, exact_single) 
     return save_figure(fig, path)
 
 
-def save_noisy_distance(
+def plot_noisy_distance(
     path: Path,
     curves: list[dict],
     threshold: float,

@@ -39,7 +39,7 @@ def draw_episode(ax, frames: torch.Tensor, symbols, title: str = "") -> None:
         ax.spines[side].set_visible(False)
 
 
-def save_episodes(path: Path, panels: list[tuple[torch.Tensor, str]], symbols) -> Path:
+def plot_episodes(path: Path, panels: list[tuple[torch.Tensor, str]], symbols) -> Path:
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 5.2), squeeze=False)
     for ax, (frames, title) in zip(axes[0], panels, strict=True):
         draw_episode(ax, frames, symbols, title)
@@ -47,7 +47,7 @@ def save_episodes(path: Path, panels: list[tuple[torch.Tensor, str]], symbols) -
     return save_figure(fig, path)
 
 
-def save_bayes_net(path: Path, program, model_args: tuple) -> Path:
+def plot_bayes_net(path: Path, program, model_args: tuple) -> Path:
     """Draw a Pyro program's graph with :func:`pyro.render_model` (needs Graphviz's ``dot``)."""
     graph = pyro.render_model(program, model_args=model_args, render_distributions=False)
     graph.attr(rankdir="LR", dpi="110")

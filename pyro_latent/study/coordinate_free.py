@@ -53,14 +53,18 @@ from pyro_latent.analysis.similarity import linear_cka
 from pyro_latent.concepts.directions import RegressionCAV
 from pyro_latent.concepts.traversal import traversal_record
 from pyro_latent.core.latent_model import decode_in_batches
+from pyro_latent.study.shoe_concepts import median_or_none
 from pyro_latent.translate.translators import make_translator
 from pyro_latent.vae.metrics import encode_dataset
 
 __all__ = [
     "QUANTITIES",
     "coordinate_measurements",
+    "invariance_groups",
     "invariance_rows",
+    "invariance_summary",
     "reparametrizations",
+    "spectrum_gap",
     "wrapped",
 ]
 
@@ -176,16 +180,11 @@ def coordinate_measurements(
         ),
         "stitched_mse": float((stitched - images[half:].double()).square().mean()),
         # None when no traversal moved either meter (no purity to take a median of)
-        "height_purity": _median_or_none(purities),
+        "height_purity": median_or_none(purities),
         "tree_nodes": len(tree.nodes),
         "tree_leaf_purity": float(leaf_purity),
         "tree_purity_by_depth": depths,
     }
-
-
-def _median_or_none(values) -> float | None:
-    measured = [v for v in values if v is not None]
-    return float(np.median(measured)) if measured else None
 
 
 def _relative_change(value, reference, quantity: str, name: str) -> float:
@@ -199,6 +198,59 @@ def _relative_change(value, reference, quantity: str, name: str) -> float:
     if a.shape != b.shape:
         return float("inf")
     return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-3)))
+
+
+def invariance_groups(rows: Sequence[Mapping], rotation: str = "rotation") -> dict:
+    """The rows of :func:`invariance_rows` grouped by what the maps did to them: ``"every"``
+    (unchanged under every map), ``"rotation_only"`` (unchanged by the rotation, changed by
+    another map) and ``"moved"`` (changed even by the rotation), each a list of quantities in
+    the rows' order."""
+    groups: dict[str, list[str]] = {"every": [], "rotation_only": [], "moved": []}
+    for row in rows:
+        if not row["changed_under"]:
+            groups["every"].append(row["quantity"])
+        elif rotation in row["invariant_under"]:
+            groups["rotation_only"].append(row["quantity"])
+        else:
+            groups["moved"].append(row["quantity"])
+    return groups
+
+
+def invariance_summary(rows: Sequence[Mapping]) -> dict:
+    """What the report's section on coordinate freedom quotes from the rows: the groups
+    (:func:`invariance_groups`), each quantity's maps it survives (``invariant_under``), the
+    relative tolerance of the continuous quantities, and the active-unit count under each map."""
+    by = {row["quantity"]: row for row in rows}
+    for needed in ("axis_variance", "active_units"):
+        if needed not in by:
+            raise ValueError(f"the invariance rows lack {needed!r}")
+    return {
+        "groups": invariance_groups(rows),
+        "invariant_under": {q: row["invariant_under"] for q, row in by.items()},
+        "tolerance": by["axis_variance"]["tolerance"],
+        "active_units": by["active_units"]["values"],
+    }
+
+
+def spectrum_gap(median: Sequence[float], active_units: int, tol: float = 0.01) -> dict | None:
+    """How far the median singular-value spectrum sits from ``tol`` on either side of the last
+    active unit: ``above = σ_a/σ_1`` (``a`` the active-unit count) and ``below = σ_{a+1}/σ_1``,
+    with ``times_above = above/tol`` and ``times_below = tol/below``.  ``None`` when every
+    dimension is active (or none is): there is no gap to measure."""
+    s = np.asarray(median, dtype=float)
+    a = int(active_units)
+    if not (0 < a < s.size):
+        return None
+    if not (s[0] > 0 and np.isfinite(s).all()):
+        raise ValueError("the spectrum must be finite with a positive largest singular value")
+    above, below = float(s[a - 1] / s[0]), float(s[a] / s[0])
+    return {
+        "tol": tol,
+        "above": above,
+        "below": below,
+        "times_above": above / tol,
+        "times_below": tol / below if below > 0 else None,
+    }
 
 
 def invariance_rows(

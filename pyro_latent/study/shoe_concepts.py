@@ -22,6 +22,7 @@ __all__ = [
     "decay_table",
     "direction_table",
     "gram_schmidt_summary",
+    "median_or_none",
     "purest_direction",
     "quartiles",
 ]
@@ -123,7 +124,8 @@ def collinearity_verdict(
     }
 
 
-def _median(values) -> float | None:
+def median_or_none(values) -> float | None:
+    """The median of the values that were measured (not ``None``), or ``None`` if none was."""
     values = [v for v in values if v is not None]
     return float(np.median(values)) if values else None
 
@@ -148,7 +150,7 @@ def gram_schmidt_summary(
     for vae in dict.fromkeys(d["vae"] for d in diagnostics):
         mine = [d for d in diagnostics if d["vae"] == vae]
         row = {
-            key: _median([d[key] for d in mine])
+            key: median_or_none([d[key] for d in mine])
             for key in (
                 "angle_hb",
                 "angle_hb_pullback",

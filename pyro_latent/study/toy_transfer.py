@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import re
 
+import arviz as az
 import numpy as np
 import torch
 from sklearn.tree import export_text
@@ -63,7 +64,6 @@ __all__ = [
 ]
 
 OBJECT, CELL = "object", "cell"
-DIRECTIONS = ("1→2", "2→1")
 
 
 # =============================================================================== exact windows
@@ -518,8 +518,6 @@ def rao_blackwell_inference_data(estimates: dict, labels=None):
     throughout.  ``posterior.diagonal`` ``(chain, draw, obs_noise, window, src_state)``
     (``float32``) holds the per-draw ``p_d(l_{T-1} = s | o^{(j, s)})``; ``constant_data`` the
     distance from the identity and its standard error ``(obs_noise, window)``."""
-    import arviz as az
-
     eps = sorted(estimates)
     windows = sorted({int(T) for by_T in estimates.values() for T in by_T})
     grid = [[estimates[e][T] for T in windows] for e in eps]

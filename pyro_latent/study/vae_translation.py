@@ -52,11 +52,12 @@ from sklearn.preprocessing import StandardScaler
 from torch.nn import functional as F
 
 from pyro_latent.analysis.similarity import knn_jaccard, latent_agreement, neighbour_mrr
-from pyro_latent.concepts.shoes import HEIGHT_THRESHOLD, shoe_brightness, shoe_height
+from pyro_latent.concepts.shoes import measure_shoes
 from pyro_latent.core.checks import check_positive_int
 from pyro_latent.core.latent_model import decode_in_batches
 from pyro_latent.translate.latent_mapping import formula_map, transferred_expectation
 from pyro_latent.translate.translators import TRANSLATORS, RelativeTranslator, make_translator
+from pyro_latent.vae.data import SHOE_CLASSES  # re-exported: the experiment reads it here
 from pyro_latent.vae.metrics import encode_dataset
 
 __all__ = [
@@ -65,7 +66,6 @@ __all__ = [
     "concept_transfer_scores",
     "evaluate_translators",
     "height_regressor",
-    "measurable_shoes",
     "pair_codes",
     "r2",
     "sample_efficiency",
@@ -75,8 +75,6 @@ __all__ = [
     "translation_scores",
     "translation_summary",
 ]
-
-SHOE_CLASSES = (5, 7, 9)  # Sandal, Sneaker, Ankle boot
 
 
 def class_probe(seed: int = 0):
@@ -90,23 +88,9 @@ def height_regressor(alpha: float = 1.0):
     return make_pipeline(StandardScaler(), Ridge(alpha=alpha))
 
 
-def measurable_shoes(images: torch.Tensor, threshold: float = HEIGHT_THRESHOLD) -> torch.Tensor:
-    """Mask ``[N]`` of images with at least one pixel above ``threshold`` (the meters refuse an
-    empty shape)."""
-    return (images.reshape(images.shape[0], -1) > threshold).any(-1)
-
-
 def shoe_concepts(images: torch.Tensor) -> dict[str, np.ndarray]:
     """Height and brightness of each image, NaN where the shape is empty (counted by callers)."""
-    out = {
-        "height": np.full(images.shape[0], np.nan),
-        "brightness": np.full(images.shape[0], np.nan),
-    }
-    ok = measurable_shoes(images)
-    if bool(ok.any()):
-        out["height"][ok.numpy()] = shoe_height(images[ok], shoe_only=False).double().numpy()
-        out["brightness"][ok.numpy()] = shoe_brightness(images[ok], shoe_only=False).numpy()
-    return out
+    return measure_shoes(images)
 
 
 def _per_image_bce(probs: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
@@ -377,15 +361,24 @@ def transfer_concepts(
     return out
 
 
+def _compare_counts(into: int | None, other: int | None) -> str | None:
+    if into is None or other is None:
+        return None
+    return "fewer" if into < other else "more" if into > other else "as many"
+
+
 def translation_summary(records: Sequence[Mapping], active_units: Mapping[str, int]) -> dict:
     """The numbers the report quotes, from the per-pair records of the experiment.
 
     * ``pairs``: per pair, the paired translator with the lowest stitched MSE, its MSE beside the
-      formula's and VAE 2's own reconstruction's, and the ratios between them;
+      formula's and VAE 2's own reconstruction's, and the ratios between them (least squares'
+      too, ``linear_over_own``, when it was fitted);
     * ``asymmetry``: for each pair whose reverse is also present and whose two VAEs differ in
-      preset, each translator's variance-weighted latent ``R²`` both ways, the active units
-      of both VAEs, and which
-      way translates better on average;
+      preset (``src_preset``/``dst_preset`` of the records), each translator's
+      variance-weighted latent ``R²`` both ways, the active units of both VAEs, which way
+      translates better on average (``easier``, into ``easier_into`` from ``easier_from``), and
+      whether the VAE it translates into has ``"fewer"``, ``"more"`` or ``"as many"`` active
+      units (``into_has``; ``None`` when a count is missing);
     * ``cka_vs_transfer``: per pair the unbiased CKA beside the formula's transfer scores, and
       their Spearman rank correlation over the pairs (``None`` below 4 pairs).
     """
@@ -403,10 +396,12 @@ def translation_summary(records: Sequence[Mapping], active_units: Mapping[str, i
             "best_over_own": best_mse / own,
             "formula_over_best": formula / best_mse,
         }
+        if "linear" in r["scores"]:
+            by_pair[r["pair"]]["linear_over_own"] = r["scores"]["linear"]["stitched_mse"] / own
     asymmetry = []
     for (a, b), r in index.items():
         back = index.get((b, a))
-        if back is None or a.rsplit("-", 1)[0] == b.rsplit("-", 1)[0] or (b, a) < (a, b):
+        if back is None or r["src_preset"] == r["dst_preset"] or (b, a) < (a, b):
             continue
         r2s = {
             n: [r["scores"][n]["r2_weighted"], back["scores"][n]["r2_weighted"]]
@@ -414,11 +409,15 @@ def translation_summary(records: Sequence[Mapping], active_units: Mapping[str, i
         }
         forward = float(np.mean([v[0] for v in r2s.values()]))
         backward = float(np.mean([v[1] for v in r2s.values()]))
+        into, other = (b, a) if forward >= backward else (a, b)
+        counts = {a: active_units.get(a), b: active_units.get(b)}
         asymmetry.append({
             "forward": r["pair"], "backward": back["pair"], "r2": r2s,
-            "active_units": {a: active_units.get(a), b: active_units.get(b)},
+            "active_units": counts,
             "mean_r2": [forward, backward],
             "easier": r["pair"] if forward >= backward else back["pair"],
+            "easier_into": into, "easier_from": other,
+            "into_has": _compare_counts(counts[into], counts[other]),
         })  # fmt: skip
     rows = [
         {
@@ -431,8 +430,11 @@ def translation_summary(records: Sequence[Mapping], active_units: Mapping[str, i
     correlation = {}
     for concept in ("height", "class"):
         if len(rows) >= 4:
-            rho = spearmanr([x["cka"] for x in rows], [x[concept] for x in rows]).statistic
-            correlation[concept] = float(rho)
+            cka, scores = [x["cka"] for x in rows], [x[concept] for x in rows]
+            if len(set(cka)) < 2 or len(set(scores)) < 2:
+                correlation[concept] = None  # a constant side has no ranking to correlate
+            else:
+                correlation[concept] = float(spearmanr(cka, scores).statistic)
         else:
             correlation[concept] = None
     return {

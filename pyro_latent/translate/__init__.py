@@ -2,7 +2,8 @@ r"""Translators between two models' latent spaces, paired and unpaired, and the 
 
 * :mod:`~pyro_latent.translate.translators`: the literature's translators fitted on paired
   encodings (least squares, affine, Procrustes, relative representations, an MLP), in
-  scikit-learn's ``fit``/``transform`` style;
+  scikit-learn's ``fit``/``transform`` style, and :class:`Translator`, which composes one from
+  an aligner, per-side transforms and a dimension matcher;
 * :mod:`~pyro_latent.translate.gromov`: Gromov–Wasserstein matching of two *unpaired* clouds, and
   a translator fitted on the coupling;
 * :mod:`~pyro_latent.translate.level_set_trees`: a translator fitted on two unpaired clouds
@@ -31,11 +32,16 @@ from pyro_latent.translate.translators import (
     Centering,
     LinearTranslator,
     MLPTranslator,
+    OrthogonalAligner,
     ProcrustesTranslator,
     RelativeTranslator,
     StandardScaling,
+    Translator,
     ZeroPadding,
+    check_paired_translator,
     make_translator,
+    translator_name,
+    translator_preset,
 )
 
 __all__ = [
@@ -46,14 +52,19 @@ __all__ = [
     "LevelSetTreeTranslator",
     "LinearTranslator",
     "MLPTranslator",
+    "OrthogonalAligner",
     "PosteriorMapping",
     "ProcrustesTranslator",
     "RelativeTranslator",
     "StandardScaling",
+    "Translator",
     "ZeroPadding",
+    "check_paired_translator",
     "formula_map",
     "make_translator",
     "mapping_program",
     "posterior_mapping",
     "transferred_expectation",
+    "translator_name",
+    "translator_preset",
 ]

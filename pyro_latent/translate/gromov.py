@@ -41,8 +41,7 @@ import math
 import numpy as np
 import ot
 from scipy.spatial.distance import cdist
-from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_is_fitted
+from sklearn.base import clone
 
 from pyro_latent.core.checks import (
     check_long_tensor,
@@ -50,7 +49,12 @@ from pyro_latent.core.checks import (
     check_positive_int,
     check_probability,
 )
-from pyro_latent.translate.translators import _NOT_FITTED, TRANSLATORS, make_translator
+from pyro_latent.translate.translators import (
+    AffineTranslator,
+    UnpairedTranslator,
+    check_paired_translator,
+    translator_name,
+)
 from pyro_latent.translate.translators import _check_latents as _check_cloud
 
 __all__ = [
@@ -93,6 +97,19 @@ def _normalised_distances(X: np.ndarray, name: str) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------ maths
+def _real_matrix(M, name: str) -> np.ndarray:
+    """``M`` as a finite 2-D float64 array, or a ``ValueError`` naming ``name``."""
+    try:
+        out = np.asarray(M, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a real matrix, got {type(M).__name__}") from None
+    if out.ndim != 2:
+        raise ValueError(f"{name} must be 2-D, got shape {out.shape}")
+    if not np.isfinite(out).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return out
+
+
 def gromov_wasserstein_objective(C1, C2, T) -> float:
     r"""The square-loss GW objective ``Σ_{ijkl} (C¹_ik − C²_jl)² T_ij T_kl`` of a coupling.
 
@@ -100,8 +117,18 @@ def gromov_wasserstein_objective(C1, C2, T) -> float:
     ``aᵀ(C¹∘C¹)a + bᵀ(C²∘C²)b − 2 tr(C¹ T C²ᵀ Tᵀ)``, which costs ``O(n²m + nm²)`` rather than
     ``O(n²m²)``; for a coupling in ``Π(a, b)`` it is the value POT minimises.  Rounding can
     leave a perfect matching a hair below zero, so the result is clipped at 0.
+
+    ``C1 [n, n]`` and ``C2 [m, m]`` must be square and ``T`` ``[n, m]``, all finite: a
+    ``ValueError`` naming the argument otherwise.
     """
-    C1, C2, T = (np.asarray(M, dtype=np.float64) for M in (C1, C2, T))
+    C1, C2, T = (_real_matrix(M, name) for M, name in ((C1, "C1"), (C2, "C2"), (T, "T")))
+    for M, name in ((C1, "C1"), (C2, "C2")):
+        if M.shape[0] != M.shape[1] or M.shape[0] == 0:
+            raise ValueError(f"{name} must be a non-empty square matrix, got shape {M.shape}")
+    if T.shape != (C1.shape[0], C2.shape[0]):
+        raise ValueError(
+            f"T must have shape (len(C1), len(C2)) = {(C1.shape[0], C2.shape[0])}, got {T.shape}"
+        )
     a, b = T.sum(1), T.sum(0)
     cross = float(np.sum((C1 @ T @ C2.T) * T))
     value = float(a @ (C1**2) @ a + b @ (C2**2) @ b - 2.0 * cross)
@@ -137,7 +164,7 @@ def coupling_permutation_accuracy(T, true_perm) -> float:
 
 
 # ------------------------------------------------------------------------------- translator
-class GromovWassersteinTranslator(TransformerMixin, BaseEstimator):
+class GromovWassersteinTranslator(UnpairedTranslator):
     """A translator fitted on unpaired clouds through a Gromov–Wasserstein coupling.
 
     ``fit(X_src, X_dst)`` draws up to ``n_points`` rows of each cloud (``src_indices_``,
@@ -147,8 +174,10 @@ class GromovWassersteinTranslator(TransformerMixin, BaseEstimator):
     objective, :func:`gromov_wasserstein_objective`, without ``½`` or square root), pairs every
     drawn source point with its partner (``pairing``: ``"barycentric"``, the coupling-weighted
     mean of the target points, or ``"argmax"``, the target point with the most mass), stores
-    the pairs as ``pairs_src_`` and ``pairs_dst_``, and fits ``make_translator(kind,
-    **translator_params)`` on them (``translator_``).  ``transform(Z)`` applies that translator.
+    the pairs as ``pairs_src_`` and ``pairs_dst_``, and fits a clone of the paired translator
+    ``estimator`` on them (``translator_``).  ``transform(Z)`` applies that translator and
+    ``score`` is its ``R²`` on paired held-out codes (:class:`~pyro_latent.translate.
+    translators.UnpairedTranslator`).
 
     The pairs are only as good as the matching: GW cannot tell a cloud from its mirror image,
     so a (near-)symmetric cloud may be matched to a reflected copy of its partner, and the
@@ -161,27 +190,27 @@ class GromovWassersteinTranslator(TransformerMixin, BaseEstimator):
             grows as ``n² m + n m²`` per iteration).
         epsilon: ``None`` for the exact (conditional-gradient) solver, a positive float for the
             entropic one with that regularisation, on distances scaled to ``[0, 1]``.
-        kind: the translator fitted on the pairs, one of
-            :data:`~pyro_latent.translate.translators.TRANSLATORS`.
+        estimator: the paired translator fitted on the pairs (default
+            :class:`~pyro_latent.translate.translators.AffineTranslator`); its parameters are
+            reachable as ``estimator__alpha`` and so on.
         pairing: ``"barycentric"`` or ``"argmax"`` (:data:`PAIRINGS`).
-        translator_params: keyword arguments of that translator (``None``: its defaults).
         random_state: seed of the subsampling.
     """
+
+    _fitted_attribute = "coupling_"  # set last by fit
 
     def __init__(
         self,
         n_points: int = 400,
         epsilon: float | None = None,
-        kind: str = "affine",
+        estimator=None,
         pairing: str = "barycentric",
-        translator_params: dict | None = None,
         random_state: int = 0,
     ):
         self.n_points = n_points
         self.epsilon = epsilon
-        self.kind = kind
+        self.estimator = estimator
         self.pairing = pairing
-        self.translator_params = translator_params
         self.random_state = random_state
 
     # --- fitting ------------------------------------------------------------------------------
@@ -191,11 +220,10 @@ class GromovWassersteinTranslator(TransformerMixin, BaseEstimator):
         X_src, X_dst = _check_cloud(X_src, "X_src"), _check_cloud(X_dst, "X_dst")
         n_points = check_positive_int(self.n_points, "n_points")
         epsilon = _check_epsilon(self.epsilon)
-        if self.kind not in TRANSLATORS:
-            raise ValueError(f"unknown kind {self.kind!r}; available: {', '.join(TRANSLATORS)}")
         if self.pairing not in PAIRINGS:
             raise ValueError(f"pairing must be one of {PAIRINGS}, got {self.pairing!r}")
-        translator = make_translator(self.kind, **(self.translator_params or {}))
+        estimator = AffineTranslator() if self.estimator is None else self.estimator
+        translator = clone(check_paired_translator(estimator, "estimator"))
         rng = np.random.default_rng(check_nonnegative_int(self.random_state, "random_state"))
 
         src_index = _subsample(X_src.shape[0], n_points, rng)
@@ -204,7 +232,8 @@ class GromovWassersteinTranslator(TransformerMixin, BaseEstimator):
         needed = max(2, translator.min_pairs(X_src.shape[1]))
         if len(src_index) < needed:
             raise ValueError(
-                f"{type(self).__name__} with kind={self.kind!r} needs at least {needed} source "
+                f"{type(self).__name__} with {translator_name(translator)!r} needs at least "
+                f"{needed} source "
                 f"points for {X_src.shape[1]}-dimensional X_src, got {len(src_index)} (X_src "
                 f"has {X_src.shape[0]} rows, n_points={n_points})"
             )
@@ -259,14 +288,3 @@ class GromovWassersteinTranslator(TransformerMixin, BaseEstimator):
         # Dividing by the row's own mass rather than multiplying by n: the two agree when the
         # marginal holds exactly, and the entropic solver's marginals hold only approximately.
         return (T @ dst) / mass[:, None]
-
-    # --- using the fit ------------------------------------------------------------------------
-    def transform(self, Z) -> np.ndarray:
-        """Translate source codes ``Z [N, d_src]`` to ``[N, d_dst]`` (float64)."""
-        check_is_fitted(self, "coupling_", msg=_NOT_FITTED)
-        return self.translator_.transform(Z)  # which checks Z and returns float64
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.required = True  # X_dst
-        return tags

@@ -54,6 +54,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import arviz as az
 import numpy as np
 import pyro
 import pyro.distributions as dist
@@ -204,8 +205,6 @@ class PosteriorMapping:
     def to_inference_data(self):
         """ArviZ ``InferenceData``: posterior ``z2_guide`` and ``z2_posterior`` (chain 1, draws,
         points, latent), sample stats ``ess``, constant data ``z1`` and ``formula``."""
-        import arviz as az
-
         posterior = {
             "z2_guide": self.guide.numpy()[None],
             "z2_image_means": self.means.numpy()[None],

@@ -12,8 +12,7 @@ leaves in general position.
 from __future__ import annotations
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_is_fitted
+from sklearn.base import clone
 
 from pyro_latent.analysis.level_sets import (
     TooFewAnchorsError,
@@ -23,39 +22,50 @@ from pyro_latent.analysis.level_sets import (
     matched_anchors,
 )
 from pyro_latent.analysis.similarity import _as_matrix
-from pyro_latent.translate.translators import _NOT_FITTED, TRANSLATORS, make_translator
+from pyro_latent.translate.translators import (
+    AffineTranslator,
+    ProcrustesTranslator,
+    UnpairedTranslator,
+    check_paired_translator,
+    translator_name,
+)
 
 __all__ = ["LevelSetTreeTranslator", "TooFewAnchorsError"]
 
+# Only ever cloned, never fitted, so one shared default instance is safe.
+_DEFAULT_FALLBACK = ProcrustesTranslator()
 
-class LevelSetTreeTranslator(TransformerMixin, BaseEstimator):
+
+class LevelSetTreeTranslator(UnpairedTranslator):
     """A translator between two latent spaces fitted on two *unpaired* clouds.
 
     ``fit(X_src, X_dst)`` builds both level-set trees (:func:`level_set_tree`), pairs their
     nodes (:func:`match_trees`), takes the paired centroids as anchors
-    (:func:`matched_anchors`) and fits the paired-data translator
-    ``make_translator(kind, **translator_params)`` on them.  The clouds may have different
+    (:func:`matched_anchors`) and fits a clone of the paired-data translator ``estimator`` on
+    them.  The clouds may have different
     numbers of points and of dimensions.
 
     An affine map needs ``d_src + 1`` affinely independent anchors, and nested clusters'
     centroids are not independent (module docstring).  When the anchors have fewer
     affinely independent rows than the translator's ``min_pairs(d_src)``, the fit falls back
-    to ``fallback`` (default ``"procrustes"``, a similarity map, which needs 2 anchors) with
-    its default parameters, and records it in ``kind_``; with ``fallback=None``, or when even
+    to a clone of ``fallback`` (default :class:`~pyro_latent.translate.translators.
+    ProcrustesTranslator`, a similarity map, which needs 2 anchors) and records it in
+    ``kind_``; with ``fallback=None``, or when even
     the fallback lacks anchors, ``fit`` raises a ``ValueError``.  Either way an under-determined
     map is only as good as the anchors' span.
 
     Fitted attributes: ``tree_a_``, ``tree_b_`` (source and target trees), ``matches_``,
     ``anchors_src_``, ``anchors_dst_``, ``n_anchors_``, ``n_independent_anchors_``,
-    ``kind_`` (the translator used), ``fell_back_``, ``translator_``, ``n_features_in_`` and
-    ``n_features_out_``.
+    ``kind_`` (the name of the translator used, e.g. ``"affine"``), ``fell_back_``,
+    ``translator_``, ``n_features_in_`` and ``n_features_out_``.
 
     Args:
         min_cluster_size, min_samples: passed to :func:`level_set_tree` for both clouds.
-        kind: the translator fitted on the anchors (one of
-            :data:`~pyro_latent.translate.translators.TRANSLATORS`).
-        translator_params: keyword arguments for that translator (e.g. ``{"alpha": 1e-3}``).
-        fallback: translator used when the anchors are too few for ``kind`` (``None``: raise).
+        estimator: the paired translator fitted on the anchors (default
+            :class:`~pyro_latent.translate.translators.AffineTranslator`); its parameters are
+            reachable as ``estimator__alpha`` and so on.
+        fallback: the translator used when the anchors are too few for ``estimator``
+            (``None``: raise).
         include_root: keep the root pair (the clouds' means) among the anchors.
         weights, max_cost: passed to :func:`match_trees`.
     """
@@ -64,38 +74,35 @@ class LevelSetTreeTranslator(TransformerMixin, BaseEstimator):
         self,
         min_cluster_size: int = 10,
         min_samples: int | None = None,
-        kind: str = "affine",
-        translator_params: dict | None = None,
-        fallback: str | None = "procrustes",
+        estimator=None,
+        fallback=_DEFAULT_FALLBACK,
         include_root: bool = True,
         weights: dict | None = None,
         max_cost: float | None = None,
     ):
         self.min_cluster_size = min_cluster_size
         self.min_samples = min_samples
-        self.kind = kind
-        self.translator_params = translator_params
+        self.estimator = estimator
         self.fallback = fallback
         self.include_root = include_root
         self.weights = weights
         self.max_cost = max_cost
 
-    def _check_params(self) -> None:
-        for name in ("kind", "fallback"):
-            value = getattr(self, name)
-            if (value is not None or name == "kind") and value not in TRANSLATORS:
-                raise ValueError(f"unknown {name} {value!r}; available: {', '.join(TRANSLATORS)}")
+    def _translators(self):
+        """Clones of ``(estimator, fallback or None)``, checked."""
+        estimator = AffineTranslator() if self.estimator is None else self.estimator
+        fallback = self.fallback
+        check_paired_translator(estimator, "estimator")
+        if fallback is not None:
+            check_paired_translator(fallback, "fallback")
         if not isinstance(self.include_root, bool | np.bool_):
             raise ValueError(f"include_root must be True or False, got {self.include_root!r}")
-        if self.translator_params is not None and not isinstance(self.translator_params, dict):
-            raise ValueError(
-                f"translator_params must be a dict or None, got {self.translator_params!r}"
-            )
+        return clone(estimator), None if fallback is None else clone(fallback)
 
     def fit(self, X_src, X_dst):
         """Fit on the clouds ``X_src [N_src, d_src]`` and ``X_dst [N_dst, d_dst]`` (rows need
         not correspond); returns ``self``."""
-        self._check_params()
+        translator, fallback = self._translators()
         X_src, X_dst = _as_matrix(X_src, "X_src"), _as_matrix(X_dst, "X_dst")
         tree_a = level_set_tree(X_src, self.min_cluster_size, self.min_samples)
         tree_b = level_set_tree(X_dst, self.min_cluster_size, self.min_samples)
@@ -105,11 +112,10 @@ class LevelSetTreeTranslator(TransformerMixin, BaseEstimator):
         )
         independent = _independent_anchors(A)
         d_src = X_src.shape[1]
-        kind = self.kind
-        translator = make_translator(kind, **(self.translator_params or {}))
-        if independent < translator.min_pairs(d_src) and self.fallback is not None:
-            kind = self.fallback
-            translator = make_translator(kind)
+        fell_back = independent < translator.min_pairs(d_src) and fallback is not None
+        if fell_back:
+            translator = fallback
+        kind = translator_name(translator)
         needed = translator.min_pairs(d_src)
         if independent < needed:
             raise TooFewAnchorsError(
@@ -121,26 +127,8 @@ class LevelSetTreeTranslator(TransformerMixin, BaseEstimator):
         self.tree_a_, self.tree_b_, self.matches_ = tree_a, tree_b, matches
         self.anchors_src_, self.anchors_dst_ = A, B
         self.n_anchors_, self.n_independent_anchors_ = len(A), independent
-        self.kind_, self.fell_back_ = kind, kind != self.kind
+        self.kind_, self.fell_back_ = kind, bool(fell_back)
         self.n_features_in_, self.n_features_out_ = d_src, X_dst.shape[1]
         # Set last: transform's fitted check looks for it, so a failed fit is not "fitted".
         self.translator_ = translator.fit(A, B)
         return self
-
-    def transform(self, Z) -> np.ndarray:
-        """Translate source codes ``Z [N, d_src]`` to ``[N, d_dst]`` (float64)."""
-        check_is_fitted(self, "translator_", msg=_NOT_FITTED)
-        return self.translator_.transform(Z)
-
-    def score(self, Z_src, Z_dst) -> float:
-        """``R²`` of ``transform(Z_src)`` against *paired* ``Z_dst`` (held-out pairs, if any),
-        averaged over the target dimensions."""
-        check_is_fitted(self, "translator_", msg=_NOT_FITTED)
-        return self.translator_.score(Z_src, Z_dst)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.required = True  # X_dst
-        tags.target_tags.multi_output = True
-        tags.target_tags.single_output = False
-        return tags

@@ -25,9 +25,10 @@ determination ``R²`` averaged uniformly over the ``d_dst`` target dimensions.
 * :class:`MLPTranslator`: a small ReLU network on standardised inputs and outputs, trained with
   Adam on the mean squared error.
 
-The transforms they compose, in the way latentis composes a translator from an aligner and
-per-side transforms: :class:`Centering`, :class:`StandardScaling` and :class:`ZeroPadding`, each
-with ``fit``, ``transform`` and ``inverse_transform``.
+:class:`Translator` composes one the way latentis does, from an aligner (any translator above, or
+:class:`OrthogonalAligner`), per-side transforms (:class:`Centering`, :class:`StandardScaling`,
+each with ``fit``, ``transform`` and ``inverse_transform``) and a dimension matcher
+(:class:`ZeroPadding`); :func:`translator_preset` gives the named ones as compositions.
 
 Every translator takes ``n_pairs``: ``None`` fits on all pairs, an int ``k`` on ``k`` pairs drawn
 without replacement by ``numpy.random.default_rng(random_state).choice`` (the sample-efficiency
@@ -41,7 +42,7 @@ import math
 import numpy as np
 import scipy.linalg
 import torch
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.metrics import r2_score
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_array, check_is_fitted
@@ -59,11 +60,17 @@ __all__ = [
     "Centering",
     "LinearTranslator",
     "MLPTranslator",
+    "OrthogonalAligner",
     "ProcrustesTranslator",
     "RelativeTranslator",
     "StandardScaling",
+    "Translator",
+    "UnpairedTranslator",
     "ZeroPadding",
+    "check_paired_translator",
     "make_translator",
+    "translator_name",
+    "translator_preset",
 ]
 
 
@@ -609,6 +616,211 @@ def _train_epoch(net, optimiser, inputs, targets, batch: int, generator) -> floa
         optimiser.step()
         total += loss.item() * len(rows)
     return total / n
+
+
+# =============================================================================== unpaired base
+class UnpairedTranslator(TransformerMixin, BaseEstimator):
+    """Shared ``transform`` and ``score`` of the translators fitted on two *unpaired* clouds
+    (:class:`~pyro_latent.translate.gromov.GromovWassersteinTranslator`,
+    :class:`~pyro_latent.translate.level_set_trees.LevelSetTreeTranslator`).
+
+    A subclass's ``fit(X_src, X_dst)`` ends by setting ``translator_``, a fitted paired
+    translator, and the attribute named by ``_fitted_attribute`` (set last, so that a failed fit
+    is not "fitted").  ``transform`` applies ``translator_``; ``score`` is its ``R²`` on *paired*
+    held-out codes, the same score as the paired translators'.
+    """
+
+    _fitted_attribute = "translator_"
+
+    def transform(self, Z) -> np.ndarray:
+        """Translate source codes ``Z [N, d_src]`` to ``[N, d_dst]`` (float64)."""
+        check_is_fitted(self, self._fitted_attribute, msg=_NOT_FITTED)
+        return self.translator_.transform(Z)  # which checks Z and returns float64
+
+    def score(self, Z_src, Z_dst) -> float:
+        """``R²`` of ``transform(Z_src)`` against *paired* ``Z_dst`` (held-out pairs, if any),
+        averaged uniformly over the target dimensions."""
+        check_is_fitted(self, self._fitted_attribute, msg=_NOT_FITTED)
+        return self.translator_.score(Z_src, Z_dst)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True  # X_dst
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = False
+        return tags
+
+
+# =============================================================================== composition
+class OrthogonalAligner(_Translator):
+    """``T(z) = z R`` with ``R`` the orthogonal matrix minimising ``‖Z_src R − Z_dst‖_F``
+    (:func:`scipy.linalg.orthogonal_procrustes`; ``rotation_``).  Both sides must have the
+    same width: compose it with a ``dim_matcher`` in :class:`Translator` otherwise.
+
+    Args:
+        n_pairs: fit on this many pairs drawn with ``random_state`` (``None``: all).
+        random_state: seed for the ``n_pairs`` draw.
+    """
+
+    def __init__(self, n_pairs: int | None = None, random_state: int = 0):
+        self.n_pairs = n_pairs
+        self.random_state = random_state
+
+    def _fit(self, X, Y, rng):
+        if X.shape[1] != Y.shape[1]:
+            raise ValueError(
+                f"an orthogonal map needs sides of one width, got {X.shape[1]} and {Y.shape[1]} "
+                "columns: give Translator a dim_matcher (e.g. ZeroPadding())"
+            )
+        self.rotation_ = scipy.linalg.orthogonal_procrustes(X, Y)[0]
+
+    def _transform(self, Z):
+        return Z @ self.rotation_
+
+
+def check_paired_translator(value, name: str):
+    """``value`` if it is a paired translator (``fit``, ``transform``, ``min_pairs``), else a
+    :class:`TypeError` naming ``name``: the meta-estimators take estimators, not names."""
+    if not all(callable(getattr(value, m, None)) for m in ("fit", "transform", "min_pairs")):
+        raise TypeError(
+            f"{name} must be a paired translator (fit, transform, min_pairs), such as "
+            f"AffineTranslator(); got {value!r}"
+        )
+    return value
+
+
+def _is_transform(obj) -> bool:
+    return all(callable(getattr(obj, m, None)) for m in ("fit", "transform", "inverse_transform"))
+
+
+class Translator(_Translator):
+    r"""A translator composed the way latentis composes one: per-side transforms, a dimension
+    matcher and an aligner,
+
+    .. math::
+
+        T(z) = t_{dst}^{-1}\Bigl(m_{dst}^{-1}\bigl(a(m_{src}(t_{src}(z)))\bigr)\Bigr),
+
+    each part fitted on the paired codes in that order: ``src_transform`` on ``Z_src``
+    (``src_transform_``), ``dst_transform`` on ``Z_dst`` (``dst_transform_``), then the
+    ``dim_matcher`` on both transformed sides, padded to the wider one's width when the matcher
+    has a ``width`` parameter left at ``None`` (``src_matcher_``, ``dst_matcher_``), and last
+    the ``aligner`` between them (``aligner_``).  Every part is a scikit-learn estimator passed
+    as an object, not a name, and fitted on a :func:`sklearn.base.clone`, so
+    ``get_params(deep=True)``, ``set_params(aligner__alpha=…)``, :func:`~sklearn.base.clone`
+    and grid search reach the nested parameters.
+
+    :func:`translator_preset` builds the compositions of the named translators; for instance
+    ``"procrustes"`` is ``Translator(OrthogonalAligner(), StandardScaling(),
+    StandardScaling(), ZeroPadding())``, the same map as :class:`ProcrustesTranslator`.
+
+    Args:
+        aligner: a paired translator fitted between the transformed sides (default
+            :class:`AffineTranslator`); its own ``n_pairs`` is ignored (the pairs are drawn
+            here).
+        src_transform, dst_transform: transforms with ``fit``, ``transform`` and
+            ``inverse_transform`` (:class:`StandardScaling`, :class:`Centering`, a
+            scikit-learn scaler), or ``None``.
+        dim_matcher: a transform applied to both sides to give them one width
+            (:class:`ZeroPadding`), or ``None``.
+        n_pairs: fit on this many pairs drawn with ``random_state`` (``None``: all).
+        random_state: seed for the ``n_pairs`` draw.
+    """
+
+    def __init__(
+        self,
+        aligner=None,
+        src_transform=None,
+        dst_transform=None,
+        dim_matcher=None,
+        n_pairs: int | None = None,
+        random_state: int = 0,
+    ):
+        self.aligner = aligner
+        self.src_transform = src_transform
+        self.dst_transform = dst_transform
+        self.dim_matcher = dim_matcher
+        self.n_pairs = n_pairs
+        self.random_state = random_state
+
+    def _aligner(self):
+        return AffineTranslator() if self.aligner is None else self.aligner
+
+    def _check_params(self):
+        check_paired_translator(self._aligner(), "aligner")
+        for name in ("src_transform", "dst_transform", "dim_matcher"):
+            part = getattr(self, name)
+            if part is not None and not _is_transform(part):
+                raise TypeError(
+                    f"{name} must be a transform with fit, transform and inverse_transform "
+                    f"(e.g. StandardScaling()), or None; got {part!r}"
+                )
+
+    def min_pairs(self, d_src: int) -> int:
+        return self._aligner().min_pairs(d_src)
+
+    @staticmethod
+    def _fitted(part, Z):
+        """``(fitted clone of part, its transform of Z)``, or ``(None, Z)`` without a part."""
+        if part is None:
+            return None, Z
+        fitted = clone(part).fit(Z)
+        return fitted, fitted.transform(Z)
+
+    def _fit(self, X, Y, rng):
+        self.src_transform_, X = self._fitted(self.src_transform, X)
+        self.dst_transform_, Y = self._fitted(self.dst_transform, Y)
+        self.src_matcher_ = self.dst_matcher_ = None
+        if self.dim_matcher is not None:
+            matcher = clone(self.dim_matcher)
+            if "width" in matcher.get_params() and matcher.get_params()["width"] is None:
+                matcher.set_params(width=max(X.shape[1], Y.shape[1]))
+            self.src_matcher_, X = self._fitted(matcher, X)
+            self.dst_matcher_, Y = self._fitted(matcher, Y)
+        aligner = clone(self._aligner())
+        if "n_pairs" in aligner.get_params():
+            aligner.set_params(n_pairs=None)
+        self.aligner_ = aligner.fit(X, Y)
+
+    def _transform(self, Z):
+        for part in (self.src_transform_, self.src_matcher_):
+            Z = Z if part is None else part.transform(Z)
+        Z = self.aligner_.transform(Z)
+        for part in (self.dst_matcher_, self.dst_transform_):
+            Z = Z if part is None else part.inverse_transform(Z)
+        return Z
+
+
+def translator_preset(name: str, **params) -> Translator:
+    """The named translator (one of :data:`TRANSLATORS` but ``"mlp"``) as a composed
+    :class:`Translator`, with ``params`` for the composition (``n_pairs``, ``random_state``):
+
+    * ``"linear"``: ``Translator(LinearTranslator())``;
+    * ``"affine"``: ``Translator(AffineTranslator())``;
+    * ``"procrustes"``: ``Translator(OrthogonalAligner(), StandardScaling(),
+      StandardScaling(), ZeroPadding())``;
+    * ``"relative"``: ``Translator(RelativeTranslator())``.
+    """
+    presets = {
+        "linear": lambda: Translator(LinearTranslator(), **params),
+        "affine": lambda: Translator(AffineTranslator(), **params),
+        "procrustes": lambda: Translator(
+            OrthogonalAligner(), StandardScaling(), StandardScaling(), ZeroPadding(), **params
+        ),
+        "relative": lambda: Translator(RelativeTranslator(), **params),
+    }
+    if name not in presets:
+        raise ValueError(f"unknown preset {name!r}; available: {', '.join(presets)}")
+    return presets[name]()
+
+
+def translator_name(translator) -> str:
+    """The registry name of a translator instance (``"affine"`` for an
+    :class:`AffineTranslator`), or its class name when it has none."""
+    for name, cls in _CLASSES.items():
+        if type(translator) is cls:
+            return name
+    return type(translator).__name__
 
 
 # =============================================================================== registry

@@ -38,7 +38,11 @@ import pyro
 import torch
 from pyro.infer import TraceMeanField_ELBO
 
-from pyro_latent.core.checks import check_nonnegative_int, check_positive_int
+from pyro_latent.core.checks import (
+    check_nonnegative_float,
+    check_nonnegative_int,
+    check_positive_int,
+)
 from pyro_latent.core.latent_model import (
     LatentModel,
     elbo_programs,
@@ -66,8 +70,23 @@ class Encodings:
 
 def encode_dataset(model: LatentModel, images: torch.Tensor, batch_size: int = 1000) -> Encodings:
     """``q(z | x)``'s ``(loc, scale)`` of every observation under any
-    :class:`~pyro_latent.core.latent_model.LatentModel`, on the CPU."""
+    :class:`~pyro_latent.core.latent_model.LatentModel`, on the CPU (``batch_size`` a
+    positive int: a ``ValueError`` otherwise)."""
+    batch_size = check_positive_int(batch_size, "batch_size")
     return Encodings(*encode_in_batches(model, images, batch_size))
+
+
+def _check_encodings(enc, *, min_rows: int = 1) -> None:
+    """``enc`` is :class:`Encodings`-like: a finite ``loc [N, D]`` with ``N ≥ min_rows``."""
+    loc = getattr(enc, "loc", None)
+    if not isinstance(loc, torch.Tensor):
+        raise TypeError(f"enc must be Encodings (from encode_dataset), got {type(enc).__name__}")
+    if loc.dim() != 2 or loc.shape[1] == 0:
+        raise ValueError(f"enc.loc must be [N, D], got shape {tuple(loc.shape)}")
+    if loc.shape[0] < min_rows:
+        raise ValueError(f"enc must hold at least {min_rows} encodings, got {loc.shape[0]}")
+    if not bool(torch.isfinite(loc).all()):
+        raise ValueError("enc.loc contains NaN or infinite values")
 
 
 def evaluate_elbo(
@@ -92,6 +111,8 @@ def evaluate_elbo(
         )
     if not images.is_floating_point():
         raise ValueError(f"images must be floating point; got dtype {images.dtype}")
+    if not bool(torch.isfinite(images).all()):
+        raise ValueError("images contain NaN or infinite values")
     model_fn, guide_fn = elbo_programs(model)
     elbo = TraceMeanField_ELBO(num_particles=num_particles, vectorize_particles=False)
     total = 0.0
@@ -103,8 +124,20 @@ def evaluate_elbo(
 
 
 def kl_per_dim(enc: Encodings) -> np.ndarray:
-    """``KL_d``, the mean over images of ``KL(q(z_d | x) ‖ N(0, 1))``, shape ``(D,)``."""
+    """``KL_d``, the mean over images of ``KL(q(z_d | x) ‖ N(0, 1))``, shape ``(D,)``.
+
+    A ``TypeError`` for a deterministic encoder's encodings (no ``scale``), a ``ValueError``
+    for a ``scale`` that is not positive and finite or not the shape of ``loc``.
+    """
+    _check_encodings(enc)
     scale = require_posterior(enc.scale, "these encodings", purpose="the KL per dimension")
+    if not isinstance(scale, torch.Tensor) or scale.shape != enc.loc.shape:
+        shape = tuple(scale.shape) if isinstance(scale, torch.Tensor) else type(scale).__name__
+        raise ValueError(
+            f"enc.scale must have the shape of enc.loc {tuple(enc.loc.shape)}, got {shape}"
+        )
+    if not bool(torch.isfinite(scale).all()) or not bool((scale > 0).all()):
+        raise ValueError("enc.scale must be positive and finite (a standard deviation)")
     loc, scale = enc.loc.double(), scale.double()
     kl = 0.5 * (loc**2 + scale**2 - 1.0 - 2.0 * torch.log(scale))
     return kl.mean(0).numpy()
@@ -116,7 +149,13 @@ def activity(enc: Encodings) -> np.ndarray:
 
 
 def active_units(enc: Encodings, threshold: float = ACTIVE_THRESHOLD) -> np.ndarray:
-    """Boolean mask of the active dimensions, ``A_d > threshold``."""
+    """Boolean mask of the active dimensions, ``A_d > threshold``.
+
+    ``threshold`` must be a finite non-negative number and ``enc`` hold at least 2 encodings
+    (a variance needs two): a ``ValueError`` otherwise.
+    """
+    check_nonnegative_float(threshold, "threshold")
+    _check_encodings(enc, min_rows=2)
     return activity(enc) > threshold
 
 

@@ -43,6 +43,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from pyro_latent.core.checks import as_int, check_image_tensor
+from pyro_latent.core.latent_model import check_codes
 from pyro_latent.vae.data import N_PIXELS
 
 LIKELIHOODS = ("bernoulli", "continuous_bernoulli")
@@ -310,19 +311,9 @@ class VAE(nn.Module):
         return x.reshape(-1, N_PIXELS).to(device=self.device, dtype=self.dtype)
 
     def check_latents(self, z: torch.Tensor) -> torch.Tensor:
-        """``z`` as ``(N, D)`` on this VAE's device, or a :class:`ValueError`."""
-        if not isinstance(z, torch.Tensor):
-            raise ValueError(f"latents must be a torch.Tensor; got {type(z).__name__}")
-        if not z.is_floating_point():
-            raise ValueError(f"latents must be floating point; got dtype {z.dtype}")
-        if z.ndim != 2 or z.shape[1] != self.latent_dim:
-            raise ValueError(
-                f"latents must have shape (N, {self.latent_dim}) for this "
-                f"{self.latent_dim}-D VAE ({self.config.name}); got {tuple(z.shape)}"
-            )
-        if not torch.isfinite(z).all():
-            raise ValueError("latents contain NaN or infinite values")
-        return z.to(device=self.device, dtype=self.dtype)
+        """``z`` as ``(N, D)`` on this VAE's device and dtype, or a :class:`ValueError`
+        (:func:`~pyro_latent.core.latent_model.check_codes`)."""
+        return check_codes(z, self, "latents").to(device=self.device, dtype=self.dtype)
 
     def extra_repr(self) -> str:
         c = self.config

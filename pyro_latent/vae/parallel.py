@@ -37,10 +37,11 @@ from tqdm.auto import tqdm
 
 from pyro_latent.core.checks import check_nonnegative_int, check_positive_int
 from pyro_latent.core.files import write_atomically
-from pyro_latent.vae.data import ImageData
+from pyro_latent.vae.data import ImageData, image_fingerprint
 from pyro_latent.vae.model import VAEConfig, get_preset
 from pyro_latent.vae.training import (
     CHECKPOINT_NAME,
+    CheckpointMismatchError,
     checkpoint_path,
     load_vae,
     read_checkpoint,
@@ -106,9 +107,10 @@ def _deduplicate(runs: Iterable[TrainingRun]) -> list[TrainingRun]:
     return list(unique.values())
 
 
-def _needs_training(run: TrainingRun, runs_dir: Path) -> bytes | None | bool:
+def _needs_training(run: TrainingRun, runs_dir: Path, images: torch.Tensor) -> bytes | None | bool:
     """``False`` when a finished matching checkpoint exists; otherwise the bytes of an
-    unfinished one to resume from, or ``None``."""
+    unfinished one to resume from, or ``None``.  A finished checkpoint trained on other images
+    is an error: loading it would silently give another model than training would."""
     path = checkpoint_path(run.config, run.seed, runs_dir)
     if not path.is_file():
         return None
@@ -116,6 +118,13 @@ def _needs_training(run: TrainingRun, runs_dir: Path) -> bytes | None | bool:
     if ckpt.config != run.config:
         raise ValueError(f"{path} holds {ckpt.config}, not {run.config}; nothing was overwritten")
     if ckpt.epoch >= run.epochs:
+        flat = images.reshape(images.shape[0], -1)  # the training loop's (N, 784) view
+        if ckpt.data.get("fingerprint") != image_fingerprint(flat):
+            raise CheckpointMismatchError(
+                f"{path} was trained on {ckpt.data.get('n')} other images than the "
+                f"{flat.shape[0]} asked for; nothing was overwritten: move it away, or use "
+                "another --runs-dir"
+            )
         return False
     return path.read_bytes()
 
@@ -167,7 +176,7 @@ def train_many(
         raise ValueError(f"data must be ImageData or a tensor, got {type(data).__name__}")
     pending = []
     for run in runs:
-        state = _needs_training(run, runs_dir)
+        state = _needs_training(run, runs_dir, images)
         if state is not False:
             pending.append((run, state))
     if pending:

@@ -27,15 +27,21 @@ posterior standard deviations, per dimension.
 
 from __future__ import annotations
 
+import inspect
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
+import arviz as az
 import numpy as np
 import pyro
 import torch
 from pyro.infer import MCMC, NUTS
 
-from pyro_latent.core.checks import check_nonnegative_int, check_positive_int
+from pyro_latent.core.checks import (
+    check_nonnegative_float,
+    check_nonnegative_int,
+    check_positive_int,
+)
 from pyro_latent.core.latent_model import (
     check_latent_model,
     encode,
@@ -53,6 +59,17 @@ __all__ = [
     "vae_log_joint",
     "vae_log_evidence",
 ]
+
+# Pyro's split R-hat (run by every chain's diagnostics) halves each chain and needs two draws
+# in each half; ArviZ's R-hat compares chains, so it needs two of them.
+MIN_NUTS_SAMPLES = 4
+MIN_CHECK_CHAINS = 2
+NUTS_OPTIONS = ("num_samples", "warmup_steps", "num_chains", "spread")
+
+
+def _check_callable(f, name: str) -> None:
+    if not callable(f):
+        raise TypeError(f"{name} must be callable, got {type(f).__name__}")
 
 
 def _one_observation(model, x) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
@@ -106,17 +123,34 @@ def importance_log_evidence(
     """``log (1/K) Σ p(x, z_k) / q(z_k)`` with ``z_k ~ proposal`` (see the module docstring).
 
     ``proposal`` is a torch distribution over ``z`` with event shape ``[D]``; draws use a private
-    generator seeded by ``seed``, so the global RNG is left alone.
+    generator seeded by ``seed``, so the global RNG is left alone.  A ``TypeError`` when
+    ``log_joint`` is not callable or ``proposal`` is not a torch distribution, a ``ValueError``
+    when ``proposal`` is not over one vector ``[D]`` or ``log_joint`` does not map ``[K, D]`` to
+    ``[K]``.
     """
+    _check_callable(log_joint, "log_joint")
+    if not isinstance(proposal, torch.distributions.Distribution):
+        raise TypeError(
+            f"proposal must be a torch.distributions.Distribution, got {type(proposal).__name__}"
+        )
+    if len(proposal.event_shape) != 1 or len(proposal.batch_shape) != 0:
+        raise ValueError(
+            "proposal must be a distribution over one vector z [D] (event shape [D], no batch "
+            f"shape), got event shape {tuple(proposal.event_shape)} and batch shape "
+            f"{tuple(proposal.batch_shape)} (wrap independent dimensions in "
+            "torch.distributions.Independent(..., 1))"
+        )
     K = check_positive_int(num_samples, "num_samples")
     seed = check_nonnegative_int(seed, "seed")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         z = proposal.sample((K,))
     with torch.no_grad():
-        log_w = (log_joint(z) - proposal.log_prob(z)).double()
-    if log_w.shape != (K,):
-        raise ValueError(f"log_joint must map [K, D] draws to [K] values, got {tuple(log_w.shape)}")
+        joint = log_joint(z)
+        if not isinstance(joint, torch.Tensor) or tuple(joint.shape) != (K,):
+            shape = tuple(joint.shape) if isinstance(joint, torch.Tensor) else type(joint).__name__
+            raise ValueError(f"log_joint must map [K, D] draws to [K] values, got {shape}")
+        log_w = (joint - proposal.log_prob(z)).double()
     if not bool(torch.isfinite(log_w).all()):
         raise ValueError("a log weight is not finite: the proposal puts mass where p(x, z) = 0")
     log_evidence = float(torch.logsumexp(log_w, 0) - math.log(K))
@@ -185,20 +219,36 @@ def nuts_chains(
     that R-hat can see chains that do not mix, and is seeded with ``1000 · seed + c``.  With
     ``n_jobs > 1`` the chains run in joblib worker processes with one torch thread each; the
     draws are the same as in one process (each chain carries its own seed and thread count).
+
+    ``num_samples`` must be at least 4 (Pyro's split R-hat, run on every chain, needs two draws
+    in each half of a chain); R-hat across chains (``az.rhat``, ``az.summary``) also needs
+    ``num_chains ≥ 2``.  Bad arguments are a ``ValueError`` naming them.
     """
-    import arviz as az
     from joblib import Parallel, delayed
 
-    num_samples = check_positive_int(num_samples, "num_samples")
+    _check_callable(log_joint, "log_joint")
+    num_samples = _check_num_samples(num_samples)
     warmup_steps = check_nonnegative_int(warmup_steps, "warmup_steps")
     num_chains = check_positive_int(num_chains, "num_chains")
     seed = check_nonnegative_int(seed, "seed")
     n_jobs = check_positive_int(n_jobs, "n_jobs")
-    initial = torch.as_tensor(initial)
-    if initial.dim() != 1 or not bool(torch.isfinite(initial).all()):
-        raise ValueError(f"initial must be one finite latent [D], got shape {tuple(initial.shape)}")
-    if not (isinstance(spread, int | float) and spread >= 0 and math.isfinite(spread)):
-        raise ValueError(f"spread must be a non-negative number, got {spread!r}")
+    try:
+        initial = torch.as_tensor(initial)
+    except (TypeError, ValueError, RuntimeError):
+        raise ValueError(
+            f"initial must be one finite latent [D], got {type(initial).__name__}"
+        ) from None
+    if (
+        initial.dim() != 1
+        or initial.numel() == 0
+        or not initial.is_floating_point()
+        or not bool(torch.isfinite(initial).all())
+    ):
+        raise ValueError(
+            f"initial must be one finite floating latent [D], got shape {tuple(initial.shape)} "
+            f"({initial.dtype})"
+        )
+    check_nonnegative_float(spread, "spread")
     noise = torch.randn(
         num_chains, initial.numel(), generator=torch.Generator().manual_seed(seed)
     ).to(initial.dtype)
@@ -218,10 +268,45 @@ def nuts_chains(
     )
 
 
+def _check_num_samples(num_samples) -> int:
+    out = check_positive_int(num_samples, "num_samples")
+    if out < MIN_NUTS_SAMPLES:
+        raise ValueError(
+            f"num_samples must be at least {MIN_NUTS_SAMPLES} (Pyro's split R-hat needs two "
+            f"draws in each half of every chain), got {num_samples!r}"
+        )
+    return out
+
+
 def standardised_offset(point, draws) -> dict:
     """How far ``point`` (e.g. the encoder mean) lies from the posterior mean, in posterior
     standard deviations: ``t_d = (point_d - mean_d) / sd_d`` per dimension, from ``draws [N, D]``
-    (chains flattened).  Returns ``{"per_dim", "max_abs", "rms"}``."""
+    (or ``[..., N, D]``: chains are flattened).  Returns ``{"per_dim", "max_abs", "rms"}``.
+
+    A ``ValueError`` when ``point`` is not a finite vector ``[D]``, ``draws`` does not end in
+    ``D`` or holds fewer than 2 draws or non-finite values, or a dimension has no spread.
+    """
+    try:
+        point_array = np.asarray(point, dtype=np.float64)
+        draws_array = np.asarray(draws, dtype=np.float64)
+    except (TypeError, ValueError, RuntimeError):
+        raise ValueError(
+            "point and draws must be real arrays (point a vector [D], draws [N, D])"
+        ) from None
+    if point_array.ndim != 1 or point_array.size == 0:
+        raise ValueError(f"point must be a non-empty vector [D], got shape {point_array.shape}")
+    if not np.isfinite(point_array).all():
+        raise ValueError("point must be finite, got NaN or infinite entries")
+    D = point_array.size
+    if draws_array.ndim < 2 or draws_array.shape[-1] != D:
+        raise ValueError(
+            f"draws must be [N, D] with D = len(point) = {D}, got shape {draws_array.shape}"
+        )
+    count = draws_array.size // D
+    if count < 2:
+        raise ValueError(f"draws must hold at least 2 draws for a standard deviation, got {count}")
+    if not np.isfinite(draws_array).all():
+        raise ValueError("draws must be finite, got NaN or infinite values")
     draws = torch.as_tensor(np.asarray(draws), dtype=torch.float64).reshape(-1, len(point))
     point = torch.as_tensor(point, dtype=torch.float64)
     sd = draws.std(0)
@@ -235,6 +320,38 @@ def standardised_offset(point, draws) -> dict:
     }
 
 
+def _check_nuts_options(nuts) -> None:
+    """``nuts`` holds only options of :func:`nuts_chains` that :func:`posterior_check` passes on,
+    with enough draws and chains for R-hat."""
+    if not isinstance(nuts, Mapping):
+        raise TypeError(f"nuts must be a dict of nuts_chains options, got {type(nuts).__name__}")
+    unknown = [key for key in nuts if key not in NUTS_OPTIONS]
+    if unknown:
+        hint = (
+            " (seed and n_jobs are posterior_check's own arguments)"
+            if {"seed", "n_jobs"} & set(unknown)
+            else ""
+        )
+        raise ValueError(
+            f"nuts has unknown option(s) {', '.join(repr(k) for k in unknown)}; allowed keys: "
+            f"{', '.join(NUTS_OPTIONS)}{hint}"
+        )
+    if "num_samples" in nuts:
+        _check_num_samples(nuts["num_samples"])
+    default_chains = inspect.signature(nuts_chains).parameters["num_chains"].default
+    num_chains = nuts.get("num_chains", default_chains)
+    chains = check_positive_int(num_chains, "nuts['num_chains']")
+    if chains < MIN_CHECK_CHAINS:
+        raise ValueError(
+            f"nuts['num_chains'] must be at least {MIN_CHECK_CHAINS}: posterior_check reports "
+            f"R-hat, which compares chains; got {num_chains!r}"
+        )
+    if "warmup_steps" in nuts:
+        check_nonnegative_int(nuts["warmup_steps"], "nuts['warmup_steps']")
+    if "spread" in nuts:
+        check_nonnegative_float(nuts["spread"], "nuts['spread']")
+
+
 def posterior_check(
     vae, x: torch.Tensor, *, nuts: dict, is_samples: int = 1000, seed: int = 0, n_jobs: int = 1
 ) -> tuple[dict, object]:
@@ -246,9 +363,16 @@ def posterior_check(
     Returns ``(summary, InferenceData)``; ``summary`` has ``r_hat_max`` and ``ess_bulk_min``
     (``az.summary`` over the latent dimensions), ``divergences``, ``offset``
     (:func:`standardised_offset` of the encoder mean), ``importance`` and ``posterior_mean``.
-    """
-    import arviz as az
 
+    ``nuts`` may hold only :data:`NUTS_OPTIONS` (``seed`` and ``n_jobs`` are this function's
+    own arguments); R-hat needs ``num_chains ≥ 2`` and ``num_samples ≥ 4``.  Anything else is a
+    ``ValueError`` naming the option, checked before any sampling.
+    """
+
+    _check_nuts_options(nuts)
+    is_samples = check_positive_int(is_samples, "is_samples")
+    seed = check_nonnegative_int(seed, "seed")
+    n_jobs = check_positive_int(n_jobs, "n_jobs")
     x, loc, scale = _one_observation(vae, x)
     require_posterior(scale, purpose="posterior_check (importance sampling with the guide)")
     mu = loc[0]

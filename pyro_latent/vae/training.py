@@ -104,13 +104,28 @@ class Checkpoint:
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
-    """``cpu`` (default) or ``cuda``; asking for CUDA without a GPU is a :class:`ValueError`."""
-    device = torch.device("cpu" if device is None else device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was asked for, but torch.cuda.is_available() is False")
-    if device.type not in ("cpu", "cuda"):
-        raise ValueError(f"device must be 'cpu' or 'cuda'; got {device}")
-    return device
+    """``cpu`` (default) or ``cuda`` (``cuda:<index>``); a device string torch does not know
+    (``"gpu"``), any other device type, and CUDA without a GPU (or without that GPU) are a
+    :class:`ValueError` naming the device."""
+    try:
+        resolved = torch.device("cpu" if device is None else device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(
+            f"device must be 'cpu' or 'cuda' (or 'cuda:<index>'); got {device!r}"
+        ) from None
+    if resolved.type not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu' or 'cuda'; got {str(device)!r}")
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device {str(device)!r} was asked for, but torch.cuda.is_available() is False"
+            )
+        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device {str(device)!r} was asked for, but there are only "
+                f"{torch.cuda.device_count()} CUDA device(s)"
+            )
+    return resolved
 
 
 def run_dir(config: VAEConfig, seed: int, runs_dir: str | os.PathLike = DEFAULT_RUNS_DIR) -> Path:
@@ -307,7 +322,9 @@ def load_vae(
     is still the ``small`` preset; ``load_vae("small-z10")`` loads a run of the latent-size
     sweep (see :func:`~pyro_latent.vae.model.get_preset`).  The returned VAE carries
     ``history_`` (training ELBO per epoch), ``seed_`` and ``checkpoint_path_``.  A run that
-    stopped before its target epochs loads with an :class:`UnfinishedRunWarning`.
+    stopped before its target epochs loads with an :class:`UnfinishedRunWarning`.  An unknown or
+    unavailable ``device`` (``"gpu"``, ``"cuda"`` without CUDA) is a :class:`ValueError` naming
+    it (:func:`resolve_device`), raised before any file is read.
     """
     _check_seed(seed)
     device = resolve_device(device)

@@ -57,6 +57,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
 from pyro_latent.core.checks import check_positive_int
@@ -312,8 +314,9 @@ def transfer_concept(
     return numerator / numerator.sum(-1, keepdim=True)
 
 
-class TransferredIdentifier:
-    """The exact transferred identifier as an estimator: ``f_d(l_d) = E[c(l_s) | l_d]``.
+class TransferredIdentifier(ClassifierMixin, BaseEstimator):
+    """The exact transferred identifier as a scikit-learn classifier: ``f_d(l_d) = E[c(l_s) |
+    l_d]``.
 
     Args:
         concept: the source concept (a name or a :class:`~pyro_latent.concepts.Concept`).
@@ -321,7 +324,9 @@ class TransferredIdentifier:
         window: observation window ``T`` through which the latents are translated.
 
     ``fit()`` computes the exact translation (``matrix_``) and the table ``proba_ [S, K]``;
-    ``predict_proba`` and ``predict`` then take *destination* latents ``[N, d]``.
+    ``predict_proba`` and ``predict`` then take *destination* latents ``[N, d]`` (before
+    ``fit``, :class:`sklearn.exceptions.NotFittedError`).  :func:`sklearn.base.clone` gives an
+    unfitted copy with the same parameters.
     """
 
     def __init__(self, concept, src_model, dst_model, window: int):
@@ -342,8 +347,9 @@ class TransferredIdentifier:
         return self
 
     def _check_fitted(self):
-        if not hasattr(self, "proba_"):
-            raise ValueError("this TransferredIdentifier is not fitted yet; call fit() first")
+        check_is_fitted(
+            self, "proba_", msg="This TransferredIdentifier is not fitted yet: call fit() first."
+        )
 
     def predict_proba(self, latents) -> np.ndarray:
         """``[N, K]`` ``P(c = k | l_d)`` for destination latents ``[N, d]``."""

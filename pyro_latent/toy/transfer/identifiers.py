@@ -53,7 +53,6 @@ __all__ = [
     "TransferData",
     "evaluate_identifier",
     "fit_from_counts",
-    "fit_weighted",
     "latent_features",
     "learning_curve",
     "make_learner",
@@ -250,22 +249,14 @@ def evaluate_identifier(learner, dst_model, exact: torch.Tensor) -> dict[str, fl
     return {"accuracy": accuracy, "log_loss_gap": float(kl.mean())}
 
 
-def fit_weighted(learner, X: np.ndarray, y: np.ndarray):
-    """Fit on the distinct ``(x, y)`` rows weighted by their counts.
+def fit_from_counts(learner, features: np.ndarray, counts: np.ndarray):
+    """Fit on a training set given as ``counts [S, K]`` of (state, label) pairs, with
+    ``features [S, F]`` of the states, each distinct row weighted by its count.
 
     For these learners this is the same fit as on the raw rows (the losses are sums over rows
     and a tree cannot split identical rows) and far cheaper: the latent space has only ``S``
     states.  A constant label gives a constant predictor.
     """
-    if len(np.unique(y)) == 1:
-        return _Constant(y[0])
-    rows, counts = np.unique(np.column_stack([X, y]), axis=0, return_counts=True)
-    return learner.fit(rows[:, :-1], rows[:, -1].astype(int), sample_weight=counts)
-
-
-def fit_from_counts(learner, features: np.ndarray, counts: np.ndarray):
-    """Fit on a training set given as ``counts [S, K]`` of (state, label) pairs, with
-    ``features [S, F]`` of the states; the same fit as :func:`fit_weighted` on the raw rows."""
     state, label = np.nonzero(counts)
     if len(np.unique(label)) == 1:
         return _Constant(label[0])

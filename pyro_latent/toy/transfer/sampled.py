@@ -39,6 +39,7 @@ import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import arviz as az
 import numpy as np
 import pyro
 import torch
@@ -107,8 +108,6 @@ class MonteCarloTranslation:
     def to_inference_data(self, labels=None):
         """The draws as ArviZ ``InferenceData``: posterior variable ``dst_state`` with dims
         ``(chain, draw, src_state)`` (``int16`` state indices)."""
-        import arviz as az
-
         S = self.samples.shape[1]
         if S > np.iinfo(np.int16).max:
             raise ValueError(f"{S} states do not fit the int16 encoding of the draws")
@@ -238,8 +237,6 @@ class RaoBlackwellTranslation:
 
         For ``n = 10`` (``S = 160``) and ``N = 200`` this is about 0.7 MB.
         """
-        import arviz as az
-
         S = self.matrix.shape[0]
         names = _labels(labels, S)
         diagonal = self.diagonal_draws.numpy()[None]
