@@ -41,9 +41,9 @@ from pyro_latent.vae import posterior as post
 
 PROFILES = {
     "quick": {"seeds": 1, "shoes": 5, "cav_shoes": 500, "nuts_real": 0, "is_samples": 1000,
-              "nuts": {"num_samples": 25, "warmup_steps": 25, "num_chains": 4}},
+              "nuts": {"n_samples": 25, "warmup_steps": 25, "n_chains": 4}},
     "full": {"seeds": 3, "shoes": 50, "cav_shoes": 3000, "nuts_real": 2, "is_samples": 1000,
-             "nuts": {"num_samples": 120, "warmup_steps": 120, "num_chains": 4}},
+             "nuts": {"n_samples": 120, "warmup_steps": 120, "n_chains": 4}},
 }  # fmt: skip
 PRESETS = ("small", "large")
 ALPHAS = [-3.0, -2.25, -1.5, -0.75, 0.0, 0.75, 1.5, 2.25, 3.0]

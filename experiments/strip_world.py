@@ -90,11 +90,11 @@ def run(ctx: Context) -> dict:
     gaps = [r["max_abs_diff"] for r in agreement + literal]
     return {
         "n_cells": world.n_cells,
-        "valid_states": world.num_states,
+        "valid_states": world.n_states,
         "period": world.period,
         "red_period": world.n_cells,
         "pair_period": 2 * (world.n_cells - 2),  # there and back along n - 1 positions
-        "step_is_permutation": len(set(successors.tolist())) == world.num_states,
+        "step_is_permutation": len(set(successors.tolist())) == world.n_states,
         "lengths": cfg["lengths"],
         "enum_lengths": ENUM_LENGTHS,
         "evidence_agreement": agreement,

@@ -63,7 +63,7 @@ def noisy_n10(ctx, cfg) -> dict:
     ctx.draw(plots.plot_noisy_distance, figure, curves, THRESHOLD, clean, N_CELLS)
     eps, T = rb["eps"][1], rb["windows"][len(rb["windows"]) // 2]
     reverse = summ.reverse_check(*models(N_CELLS, eps), estimates[eps][T],
-                                 num_samples=rb["samples"], seed=ctx.seed + T)  # fmt: skip
+                                 n_samples=rb["samples"], seed=ctx.seed + T)  # fmt: skip
     small, sizes = models(check["n_cells"], check["eps"]), (check["few"], check["samples"])
     checks = summ.rao_blackwell_exactness(*small, check["window"], sizes, seed=ctx.seed)
     labels = [str(tuple(s)) for s in StripWorld(N_CELLS).valid_states().tolist()]
@@ -71,7 +71,7 @@ def noisy_n10(ctx, cfg) -> dict:
     summ.rao_blackwell_inference_data(estimates, labels).to_netcdf(str(path), engine="h5netcdf")
     return {
         "n_cells": N_CELLS,
-        "num_samples": rb["samples"],
+        "n_samples": rb["samples"],
         "threshold": THRESHOLD,
         "windows": rb["windows"],
         "curves": curves,
@@ -152,7 +152,7 @@ def measure(ctx: Context, cfg: dict) -> dict:
     ctx.lap("edits")
     return {
         "n_cells": N_CELLS,
-        "num_states": world.num_states,
+        "n_states": world.n_states,
         "concepts": names,
         "learners": list(LEARNERS),
         "profile": {**{k: v for k, v in cfg.items() if k != "noisy"}, "rb_check": RB_CHECK},

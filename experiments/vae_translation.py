@@ -86,7 +86,7 @@ def _run(ctx: Context, cfg: dict) -> dict:
         )
         points = torch.as_tensor(c1["test"][: cfg["points"]])
         mapping = posterior_mapping(
-            src, dst, points, cfg["draws"], num_proposals=cfg["proposals"], seed=ctx.seed
+            src, dst, points, cfg["draws"], n_proposals=cfg["proposals"], seed=ctx.seed
         )
         affine = result["fitted"]["affine"]
         transfer = ev.transfer_concepts(

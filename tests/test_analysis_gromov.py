@@ -124,15 +124,15 @@ def test_unequal_sizes_and_dimensions():
 def test_torch_input_and_determinism():
     X = skewed_cloud(60, seed=4)
     Y, _, _ = rigid_copy(X, seed=4)
-    a = GromovWassersteinTranslator(n_points=30, random_state=5).fit(torch.tensor(X), Y)
-    b = GromovWassersteinTranslator(n_points=30, random_state=5).fit(X, Y)
+    a = GromovWassersteinTranslator(n_points=30, seed=5).fit(torch.tensor(X), Y)
+    b = GromovWassersteinTranslator(n_points=30, seed=5).fit(X, Y)
     np.testing.assert_array_equal(a.coupling_, b.coupling_)
     np.testing.assert_array_equal(a.src_indices_, b.src_indices_)
 
 
 def test_clone_keeps_the_parameters_and_drops_the_fit():
     gw = GromovWassersteinTranslator(
-        n_points=50, epsilon=0.01, estimator=LinearTranslator(), random_state=3
+        n_points=50, epsilon=0.01, estimator=LinearTranslator(), seed=3
     )
     copy = clone(gw)
     params = copy.get_params(deep=True)
@@ -181,8 +181,8 @@ def test_bad_inputs_raise_value_errors():
         gw(estimator="cubic").fit(X, Y)
     with pytest.raises(ValueError, match="pairing"):
         gw(pairing="nearest").fit(X, Y)
-    with pytest.raises(ValueError, match="random_state"):
-        gw(random_state=-1).fit(X, Y)
+    with pytest.raises(ValueError, match="seed"):
+        gw(seed=-1).fit(X, Y)
     fitted = gw(n_points=20).fit(X, Y)
     with pytest.raises(ValueError, match="columns"):
         fitted.transform(X[:, :2])

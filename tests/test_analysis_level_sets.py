@@ -207,7 +207,7 @@ def test_translator_recovers_an_affine_map_from_unpaired_clouds():
     assert ridge.fit(X, Y).translator_.alpha == 0.1 and ridge.estimator.__dict__.keys() == {
         "alpha",
         "n_pairs",
-        "random_state",
+        "seed",
     }  # a clone was fitted, not the estimator passed in
 
 

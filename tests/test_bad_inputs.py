@@ -402,10 +402,10 @@ def _standard_normal(dim: int = 2):
 
 
 @pytest.mark.parametrize(
-    ("log_joint", "proposal", "num_samples", "seed", "match"),
+    ("log_joint", "proposal", "n_samples", "seed", "match"),
     [
-        (gaussian_log_joint, _standard_normal(), 0, 0, "num_samples"),
-        (gaussian_log_joint, _standard_normal(), 2.0, 0, "num_samples"),
+        (gaussian_log_joint, _standard_normal(), 0, 0, "n_samples"),
+        (gaussian_log_joint, _standard_normal(), 2.0, 0, "n_samples"),
         (gaussian_log_joint, _standard_normal(), 5, -1, "seed"),
         (gaussian_log_joint, "normal", 5, 0, "proposal must be a torch.distributions"),
         (gaussian_log_joint, torch.distributions.Normal(torch.zeros(2), 1.0), 5, 0, "proposal"),
@@ -415,9 +415,9 @@ def _standard_normal(dim: int = 2):
         (None, _standard_normal(), 5, 0, "log_joint must be callable"),
     ],
 )
-def test_importance_log_evidence_refuses(log_joint, proposal, num_samples, seed, match):
+def test_importance_log_evidence_refuses(log_joint, proposal, n_samples, seed, match):
     with pytest.raises(BAD, match=match):
-        importance_log_evidence(log_joint, proposal, num_samples, seed=seed)
+        importance_log_evidence(log_joint, proposal, n_samples, seed=seed)
 
 
 def test_importance_log_evidence_valid():
@@ -428,10 +428,10 @@ def test_importance_log_evidence_valid():
 @pytest.mark.parametrize(
     ("initial", "options", "match"),
     [
-        (torch.zeros(2), {"num_samples": 3}, "num_samples must be at least 4"),
-        (torch.zeros(2), {"num_samples": 0}, "num_samples"),
-        (torch.zeros(2), {"num_samples": 4.0}, "num_samples"),
-        (torch.zeros(2), {"num_chains": 0}, "num_chains"),
+        (torch.zeros(2), {"n_samples": 3}, "n_samples must be at least 4"),
+        (torch.zeros(2), {"n_samples": 0}, "n_samples"),
+        (torch.zeros(2), {"n_samples": 4.0}, "n_samples"),
+        (torch.zeros(2), {"n_chains": 0}, "n_chains"),
         (torch.zeros(2), {"warmup_steps": -1}, "warmup_steps"),
         (torch.zeros(2), {"spread": -1.0}, "spread"),
         (torch.zeros(2), {"spread": NAN}, "spread"),
@@ -456,24 +456,22 @@ def test_nuts_chains_refuses_a_non_callable():
 
 
 def test_nuts_chains_valid():
-    data = nuts_chains(
-        gaussian_log_joint, torch.zeros(2), num_samples=4, warmup_steps=4, num_chains=2
-    )
+    data = nuts_chains(gaussian_log_joint, torch.zeros(2), n_samples=4, warmup_steps=4, n_chains=2)
     assert data.posterior["z"].shape == (2, 4, 2)
 
 
 @pytest.mark.parametrize(
     ("options", "match"),
     [
-        ({"nuts": {"samples": 4}}, "unknown option.*'samples'.*allowed keys: num_samples"),
+        ({"nuts": {"samples": 4}}, "unknown option.*'samples'.*allowed keys: n_samples"),
         ({"nuts": {"seed": 1}}, "seed and n_jobs are posterior_check's own arguments"),
-        ({"nuts": {"num_samples": 4, "n_jobs": 2}}, "allowed keys"),
-        ({"nuts": {"num_samples": 3}}, "num_samples must be at least 4"),
-        ({"nuts": {"num_chains": 1}}, r"nuts\['num_chains'\] must be at least 2"),
-        ({"nuts": {"num_chains": 0}}, r"nuts\['num_chains'\]"),
+        ({"nuts": {"n_samples": 4, "n_jobs": 2}}, "allowed keys"),
+        ({"nuts": {"n_samples": 3}}, "n_samples must be at least 4"),
+        ({"nuts": {"n_chains": 1}}, r"nuts\['n_chains'\] must be at least 2"),
+        ({"nuts": {"n_chains": 0}}, r"nuts\['n_chains'\]"),
         ({"nuts": {"warmup_steps": -2}}, r"nuts\['warmup_steps'\]"),
         ({"nuts": {"spread": NAN}}, r"nuts\['spread'\]"),
-        ({"nuts": [("num_samples", 4)]}, "nuts must be a dict"),
+        ({"nuts": [("n_samples", 4)]}, "nuts must be a dict"),
         ({"nuts": {}, "is_samples": 0}, "is_samples"),
         ({"nuts": {}, "seed": -1}, "seed"),
         ({"nuts": {}, "n_jobs": 0}, "n_jobs"),
@@ -485,10 +483,10 @@ def test_posterior_check_refuses(vae2d, options, match):
 
 
 def test_posterior_check_valid(vae2d):
-    nuts = {"num_samples": 4, "warmup_steps": 4, "num_chains": 2}
+    nuts = {"n_samples": 4, "warmup_steps": 4, "n_chains": 2}
     summary, data = posterior_check(vae2d, (shoe() > 0).float(), nuts=nuts, is_samples=20)
     assert data.posterior["z"].shape == (2, 4, 2) and len(summary["offset"]["per_dim"]) == 2
-    assert summary["importance"]["num_samples"] == 20
+    assert summary["importance"]["n_samples"] == 20
 
 
 DRAWS = np.random.default_rng(0).normal(size=(10, 2))
@@ -568,7 +566,7 @@ def test_active_units_valid():
         (torch.ones(2, 784, dtype=torch.long), {}, "images must be floating point"),
         (torch.zeros(0, 784), {}, "images must be a non-empty tensor"),
         (torch.rand(784), {}, "images must be a non-empty tensor"),
-        (torch.rand(2, 784), {"num_particles": 0}, "num_particles"),
+        (torch.rand(2, 784), {"n_particles": 0}, "n_particles"),
         (torch.rand(2, 784), {"batch_size": 0}, "batch_size"),
         (torch.rand(2, 784), {"seed": -1}, "seed"),
     ],

@@ -93,11 +93,11 @@ def test_public_counts_agree_on_numpy_ints_and_bools():
     world = StripWorld(4)
     m1, m2 = ObjectCentricModel(world), LocalStateModel(world)
     assert torch.equal(translation_matrix(m1, m2, np.int64(3)), translation_matrix(m1, m2, 3))
-    draws = monte_carlo_translation(m1, m2, 2, num_samples=np.int64(3)).samples
-    assert draws.shape == (3, world.num_states)
+    draws = monte_carlo_translation(m1, m2, 2, n_samples=np.int64(3)).samples
+    assert draws.shape == (3, world.n_states)
     for call in (
         lambda: translation_matrix(m1, m2, True),
-        lambda: monte_carlo_translation(m1, m2, 2, num_samples=True),
+        lambda: monte_carlo_translation(m1, m2, 2, n_samples=True),
         lambda: translation_matrix(m1, m2, 2.0),
     ):
         with pytest.raises(ValueError, match="must be a positive int"):

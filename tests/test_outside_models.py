@@ -45,7 +45,7 @@ from pyro_latent.vae.posterior import (
 )
 
 D_VAE, D_AE, PIXELS = 3, 2, 784
-NUTS = {"num_samples": 8, "warmup_steps": 8, "num_chains": 2}
+NUTS = {"n_samples": 8, "warmup_steps": 8, "n_chains": 2}
 
 
 # ----------------------------------------------------------------- the two outside models
@@ -200,7 +200,7 @@ def test_encoding_and_decoding_in_batches(pyro_vae, autoencoder, images):
 def test_the_protocol_elbo_is_the_examples_own_elbo(pyro_vae, images):
     # The ELBO built from the protocol alone against the example's own model and guide: the
     # same estimator (TraceMeanField_ELBO, closed-form KL) on the same seed.
-    ours = m.evaluate_elbo(pyro_vae, images, num_particles=4, seed=3)
+    ours = m.evaluate_elbo(pyro_vae, images, n_particles=4, seed=3)
     with pyro.get_param_store().scope(), torch.no_grad(), torch.random.fork_rng():
         torch.manual_seed(3)
         elbo = TraceMeanField_ELBO(num_particles=4, vectorize_particles=False)
@@ -239,7 +239,7 @@ def test_the_formula_maps_between_any_two(pyro_vae, autoencoder, study_vae, imag
 
 def test_the_posterior_mapping_needs_what_each_side_needs(pyro_vae, autoencoder, study_vae):
     z1 = torch.zeros(3, 20)
-    mapped = posterior_mapping(study_vae, pyro_vae, z1, 4, num_proposals=16)
+    mapped = posterior_mapping(study_vae, pyro_vae, z1, 4, n_proposals=16)
     assert mapped.posterior.shape == (4, 3, D_VAE) and bool((mapped.ess >= 1).all())
     # the example VAE has no observation_model: its mean image stands in, or it refuses
     back = posterior_mapping(pyro_vae, study_vae, torch.zeros(2, D_VAE), 3, likelihood="mean")
@@ -247,7 +247,7 @@ def test_the_posterior_mapping_needs_what_each_side_needs(pyro_vae, autoencoder,
     with pytest.raises(TypeError, match="observation_model"):
         posterior_mapping(pyro_vae, study_vae, torch.zeros(2, D_VAE), 3)
     # the wrapped autoencoder has p(x | z) (Bernoulli) to draw from, but no posterior to map to
-    drawn = posterior_mapping(autoencoder, pyro_vae, torch.zeros(2, D_AE), 3, num_proposals=4)
+    drawn = posterior_mapping(autoencoder, pyro_vae, torch.zeros(2, D_AE), 3, n_proposals=4)
     assert drawn.guide.shape == (3, 2, D_VAE)
     with pytest.raises(TypeError, match="deterministic"):
         posterior_mapping(study_vae, autoencoder, z1, 2)
@@ -317,10 +317,10 @@ def test_coordinate_measurements_on_the_outside_vae(pyro_vae, autoencoder, image
 # ----------------------------------------------------------------- the true posterior
 def test_evidence_and_nuts_on_the_vae(pyro_vae, images):
     x = images[0]
-    estimate = vae_log_evidence(pyro_vae, x, num_samples=200)
+    estimate = vae_log_evidence(pyro_vae, x, n_samples=200)
     # IS with K draws is a stochastic lower bound above the ELBO from the same draws
     assert estimate["log_evidence"] >= estimate["elbo"]
-    elbo = m.evaluate_elbo(pyro_vae, x[None], num_particles=200)
+    elbo = m.evaluate_elbo(pyro_vae, x[None], n_particles=200)
     assert estimate["log_evidence"] >= elbo - 1.0
     summary, data = posterior_check(pyro_vae, x, nuts=NUTS, is_samples=50)
     assert data.posterior["z"].shape == (2, 8, D_VAE)

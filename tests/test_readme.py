@@ -35,7 +35,7 @@ def test_readme_examples_run():
     # direction found in it, and its posterior checked
     assert namespace["z_study"].shape == (1, 20)
     assert namespace["z0"].shape == (4,) and "two-image h" in namespace["dirs"]
-    assert namespace["summary"]["importance"]["num_samples"] == 1000
+    assert namespace["summary"]["importance"]["n_samples"] == 1000
 
 
 def test_the_skip_rule_skips_only_what_needs_the_study():

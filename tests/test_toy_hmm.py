@@ -234,7 +234,7 @@ def test_posterior_samples_match_marginals_on_both_routes(strip_engines):
             g = torch.Generator().manual_seed(3)
             samples = hmm.sample_paths(log_lik, num, generator=g)  # [N, B, T]
             assert (samples[..., 1:] == hmm.successor[samples[..., :-1]]).all(), name
-            counts = torch.nn.functional.one_hot(samples, hmm.num_states).double().sum(0)
+            counts = torch.nn.functional.one_hot(samples, hmm.n_states).double().sum(0)
             expected_counts = num * marginals
             tolerance = count_tolerance(expected_counts, num)
             assert ((counts - expected_counts).abs() <= tolerance).all(), name
@@ -256,7 +256,7 @@ def test_impossible_observations_on_both_routes():
             assert (marginals[1:] == 0).all(), name
             assert torch.allclose(marginals[0].sum(-1), torch.ones(8, dtype=torch.float64))
             paths = hmm.viterbi(log_lik)  # arbitrary for impossible sequences, but a path
-            assert paths.shape == (3, 8) and ((paths >= 0) & (paths < hmm.num_states)).all()
+            assert paths.shape == (3, 8) and ((paths >= 0) & (paths < hmm.n_states)).all()
             results[name] = (log_evidence, marginals, paths[0])
         for a, b in zip(results["fast"], results["dense"], strict=True):
             assert torch.allclose(a, b, atol=1e-12) if a.is_floating_point() else torch.equal(a, b)

@@ -259,7 +259,7 @@ def test_posterior_samples_follow_the_marginals(world, engine):
 
 def test_prior_samples_are_valid_episodes(world):
     for model in (ObjectCentricModel(world), LocalStateModel(world)):
-        latents, obs = model.sample(T=6, num_samples=20)
+        latents, obs = model.sample(T=6, n_samples=20)
         assert obs.shape == (20, 6, N)
         states = latents if latents.shape[-1] == 3 else world.from_local(latents)
         for traj, o in zip(states, obs, strict=True):
@@ -312,7 +312,7 @@ def test_engines_agree_on_long_batched_sequences(world, eps):
 def test_compiled_transition_is_the_world_step(world):
     model = LocalStateModel(world)
     nxt = world.state_index(world.step(world.valid_states()))
-    expected = torch.nn.functional.one_hot(nxt, world.num_states).double()
+    expected = torch.nn.functional.one_hot(nxt, world.n_states).double()
     torch.testing.assert_close(model.transition, expected)
 
 
@@ -377,11 +377,11 @@ def test_models_reject_bad_arguments(world):
         LocalStateModel(world, form="literal", engine="hmm")
     with pytest.raises(ValueError, match="StripWorld"):
         ObjectCentricModel(10)
-    with pytest.raises(ValueError, match="num_samples"):
-        ObjectCentricModel(world).sample(T=3, num_samples=0)
+    with pytest.raises(ValueError, match="n_samples"):
+        ObjectCentricModel(world).sample(T=3, n_samples=0)
     with pytest.raises(ValueError, match="T must"):
-        LocalStateModel(world).sample(T=0, num_samples=2)
+        LocalStateModel(world).sample(T=0, n_samples=2)
     obs = world.sample_episode(3)[1]
     for bad in (0, -1, 2.5, True):
-        with pytest.raises(ValueError, match="num_samples"):
+        with pytest.raises(ValueError, match="n_samples"):
             ObjectCentricModel(world).sample_posterior(obs, bad)

@@ -44,7 +44,7 @@ def test_concepts_agree_on_both_latents(n):
     for name, concept in concepts(world).items():
         a, b = concept(m1, states), concept(m2, cells)
         assert torch.equal(a, b), name
-        assert int(a.min()) >= 0 and int(a.max()) < concept.num_values(world), name
+        assert int(a.min()) >= 0 and int(a.max()) < concept.n_values(world), name
 
 
 def test_concept_examples_from_the_design_page():
@@ -112,9 +112,9 @@ def test_translation_matrix_matches_brute_force(eps, T, direction):
     world, m1, m2 = models(4, eps)
     src, dst = (m1, m2) if direction == "1->2" else (m2, m1)
     exact = translation_matrix(src, dst, T)
-    assert exact.shape == (world.num_states, world.num_states)
+    assert exact.shape == (world.n_states, world.n_states)
     torch.testing.assert_close(exact, brute_force_matrix(world, eps, T), rtol=0, atol=1e-12)
-    torch.testing.assert_close(exact.sum(-1), torch.ones(world.num_states, dtype=torch.float64))
+    torch.testing.assert_close(exact.sum(-1), torch.ones(world.n_states, dtype=torch.float64))
 
 
 @pytest.mark.parametrize(
@@ -168,7 +168,7 @@ def test_smallest_invertible_window(n):
     T_star = smallest_invertible_window(m1, m2)
     assert T_star == first_window_with_distinct_renders(world)
     assert T_star == smallest_invertible_window(m2, m1)
-    eye = torch.eye(world.num_states, dtype=torch.float64)
+    eye = torch.eye(world.n_states, dtype=torch.float64)
     torch.testing.assert_close(translation_matrix(m1, m2, T_star), eye)
     torch.testing.assert_close(translation_matrix(m1, m2, T_star + 3), eye)
     assert distance_from_identity(translation_matrix(m1, m2, T_star - 1)) > 0
@@ -230,7 +230,7 @@ def test_translation_errors():
 def test_latent_index_rejects_model2_latents_outside_the_support():
     world, m1, m2 = models(10)
     cells = world.to_local(world.valid_states())
-    assert torch.equal(m2.latent_index(cells), torch.arange(world.num_states))
+    assert torch.equal(m2.latent_index(cells), torch.arange(world.n_states))
     valid = world.to_local(torch.tensor([0, 1, 1]))
     assert valid.tolist() == [4, 5, 0, 0, 0, 0, 0, 0, 0, 0]
     alias = torch.tensor([10, 4, 0, 0, 0, 0, 0, 0, 0, 0])  # same base-6 key as `valid`
@@ -270,7 +270,7 @@ def test_bad_arguments_to_transfer_and_monte_carlo():
         transfer_concept("blue_velocity", m1, m2, 1, matrix=exact.numpy())
     with pytest.raises(ValueError, match="batch_size must be a positive int"):
         monte_carlo_translation(m1, m2, 1, 2, batch_size=0)
-    with pytest.raises(ValueError, match="num_samples must be a positive int"):
+    with pytest.raises(ValueError, match="n_samples must be a positive int"):
         monte_carlo_translation(m1, m2, 1, 0)
     noisy = ObjectCentricModel(world, 0.1)
     with pytest.raises(ValueError, match="dst_model has obs_noise = 0"):
@@ -278,9 +278,9 @@ def test_bad_arguments_to_transfer_and_monte_carlo():
     mc = monte_carlo_translation(m1, m2, 1, 5, batch_size=7)
     assert torch.equal(mc.matrix(), mc.matrix(np.int64(5)))
     for bad in (0, -1, 2.5, True):
-        with pytest.raises(ValueError, match="num_samples must be a positive int"):
+        with pytest.raises(ValueError, match="n_samples must be a positive int"):
             mc.tv_to(exact, bad)
-        with pytest.raises(ValueError, match="num_samples must be a positive int"):
+        with pytest.raises(ValueError, match="n_samples must be a positive int"):
             expected_tv(exact, bad)
     with pytest.raises(ValueError, match="exceeds the 5 draws"):
         mc.matrix(6)
@@ -326,8 +326,8 @@ def test_monte_carlo_converges_to_the_exact_matrix():
     world, m1, m2 = models(4, 0.1)
     T = 2
     exact = translation_matrix(m1, m2, T)
-    mc = monte_carlo_translation(m1, m2, T, num_samples=800, seed=0)
-    assert mc.samples.shape == (800, world.num_states)
+    mc = monte_carlo_translation(m1, m2, T, n_samples=800, seed=0)
+    assert mc.samples.shape == (800, world.n_states)
     tv = {n: mc.tv_to(exact, n) for n in (50, 800)}
     # Empirical rows have E[TV] ≈ expected_tv; a fixed seed and a 1.5x margin (a 5-sigma-ish
     # band for the mean of 16 rows) make this deterministic yet able to fail.
@@ -335,14 +335,14 @@ def test_monte_carlo_converges_to_the_exact_matrix():
         assert value < 1.5 * expected_tv(exact, n), (n, value)
     assert tv[800] < 0.5 * tv[50]
     idata = mc.to_inference_data()
-    assert idata.posterior["dst_state"].shape == (1, 800, world.num_states)
+    assert idata.posterior["dst_state"].shape == (1, 800, world.n_states)
 
 
 def test_monte_carlo_with_model2_as_source_is_exact_without_noise():
     world, m1, m2 = models(5)
     T = smallest_invertible_window(m2, m1)
-    mc = monte_carlo_translation(m2, m1, T, num_samples=3, seed=1)
-    assert torch.equal(mc.matrix(), torch.eye(world.num_states, dtype=torch.float64))
+    mc = monte_carlo_translation(m2, m1, T, n_samples=3, seed=1)
+    assert torch.equal(mc.matrix(), torch.eye(world.n_states, dtype=torch.float64))
     assert math.isclose(
         mc.tv_to(translation_matrix(m2, m1, 1)),
         distance_from_identity(translation_matrix(m2, m1, 1)),

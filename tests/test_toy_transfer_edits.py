@@ -49,14 +49,14 @@ def test_edits_agree_across_models_on_every_state(six, name):
     result = edit_agreement(m1, m2, name, steps)
     # edits counts only edits that change the latent; each state has one no-op value
     assert result.edits == expected_changing_edits(world, name)
-    assert result.unchanged == world.num_states
+    assert result.unchanged == world.n_states
     assert result.disagreements == 0 and result.one_sided == 0
     assert result.same_latent == result.edits
     # With as many future frames as the invertible window, model 1's search over its own
     # states finds exactly the edited state and nothing else.
     assert result.unique_match == result.edits
     assert result.hidden_red_ambiguous == 0
-    total = world.num_states * get_concept(name, world).num_values(world)
+    total = world.n_states * get_concept(name, world).n_values(world)
     assert result.edits + result.unchanged + result.impossible + result.one_sided == total
 
 

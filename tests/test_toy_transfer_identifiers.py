@@ -86,11 +86,11 @@ def test_training_pairs_follow_the_joint_through_the_observations(five):
 def test_weighted_fits_equal_fits_on_repeated_rows(five):
     world, m1, m2, T = five
     rng = np.random.default_rng(0)
-    states = rng.integers(0, world.num_states, 60)
+    states = rng.integers(0, world.n_states, 60)
     latents = m2.valid_latents[states]
     X = latent_features(m2, latents)
     y = rng.integers(0, 3, 60)
-    counts = np.zeros((world.num_states, 3), int)
+    counts = np.zeros((world.n_states, 3), int)
     np.add.at(counts, (states, y), 1)
     features = latent_features(m2, m2.valid_latents)
     raw = DecisionTreeClassifier(random_state=0).fit(X, y)
@@ -107,7 +107,7 @@ def test_torch_mlp_is_a_sklearn_classifier():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(200, 4))
     y = np.where(X[:, 0] + X[:, 1] > 0, "a", "b")
-    clf = TorchMLPClassifier(max_epochs=100, random_state=3).fit(X, y)
+    clf = TorchMLPClassifier(max_epochs=100, seed=3).fit(X, y)
     assert set(clf.predict(X)) <= {"a", "b"}
     assert (clf.predict(X) == y).mean() > 0.95
     assert clf.predict_proba(X).shape == (200, 2)

@@ -46,7 +46,7 @@ def test_state_count_and_index(n):
 def test_step_is_a_bijection_on_valid_states(n):
     world = StripWorld(n)
     nxt = world.step(world.valid_states())  # raises if it ever leaves the valid set
-    assert len(set(world.state_index(nxt).tolist())) == world.num_states
+    assert len(set(world.state_index(nxt).tolist())) == world.n_states
 
 
 @given(sizes)
@@ -63,7 +63,7 @@ def test_period_is_lcm_of_red_and_blue_cycles(n):
 @given(sizes, st.data())
 def test_the_wall_is_never_entered(n, data):
     world = StripWorld(n)
-    index = data.draw(st.integers(0, world.num_states - 1))
+    index = data.draw(st.integers(0, world.n_states - 1))
     traj = world.rollout(world.valid_states()[index], 3 * n)
     b, _, v = traj.unbind(-1)
     assert (b >= 0).all() and (b + 1 <= n - 1).all()

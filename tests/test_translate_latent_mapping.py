@@ -39,7 +39,7 @@ def test_formula_is_decode_then_encoder_mean(pair, points):
 
 def test_deterministic_limit_is_the_formula_exactly(pair, points):
     src, dst = pair
-    m = posterior_mapping(src, dst, points, 3, num_proposals=0, likelihood="mean", draw="mean")
+    m = posterior_mapping(src, dst, points, 3, n_proposals=0, likelihood="mean", draw="mean")
     assert m.guide.shape == (3, 5, 2)
     torch.testing.assert_close(m.guide, m.formula.expand(3, 5, 2), atol=1e-6, rtol=0)
     assert float(m.offsets("guide")["distance"].max()) < 1e-5
@@ -47,7 +47,7 @@ def test_deterministic_limit_is_the_formula_exactly(pair, points):
 
 def test_guide_draws_converge_to_the_formula_when_the_likelihood_is_deterministic(pair, points):
     src, dst = pair
-    m = posterior_mapping(src, dst, points, 4000, num_proposals=0, likelihood="mean", seed=3)
+    m = posterior_mapping(src, dst, points, 4000, n_proposals=0, likelihood="mean", seed=3)
     offsets = m.offsets("guide")
     # the mean of 4000 draws of q₂(z | E₁[x | z₁]) is within a few standard errors of μ₂
     assert float(offsets["z_score"].max()) < 4.0
@@ -56,8 +56,8 @@ def test_guide_draws_converge_to_the_formula_when_the_likelihood_is_deterministi
 
 def test_sampled_images_spread_the_mapping_beyond_the_guide_alone(pair, points):
     src, dst = pair
-    fixed = posterior_mapping(src, dst, points, 500, num_proposals=0, likelihood="mean")
-    sampled = posterior_mapping(src, dst, points, 500, num_proposals=0, likelihood="sample")
+    fixed = posterior_mapping(src, dst, points, 500, n_proposals=0, likelihood="mean")
+    sampled = posterior_mapping(src, dst, points, 500, n_proposals=0, likelihood="sample")
     assert float(sampled.offsets("guide")["spread"].mean()) > float(
         fixed.offsets("guide")["spread"].mean()
     )
@@ -77,7 +77,7 @@ def _flat_likelihood_vae() -> VAE:
 def test_importance_resampling_recovers_a_known_posterior():
     src, dst = _vae(3, 1), _flat_likelihood_vae()
     z1 = torch.zeros(20, 3)
-    m = posterior_mapping(src, dst, z1, 50, num_proposals=200, seed=1)
+    m = posterior_mapping(src, dst, z1, 50, n_proposals=200, seed=1)
     guide = m.guide.reshape(-1, 2)
     posterior = m.posterior.reshape(-1, 2)
     assert abs(float(guide.mean()) - 0.5) < 0.1  # the guide's draws sit at its own mean
@@ -118,13 +118,11 @@ def test_draws_are_seeded_and_leave_the_global_rng_alone(pair, points):
     src, dst = pair
     torch.manual_seed(123)
     before = torch.get_rng_state()
-    a = posterior_mapping(src, dst, points, 8, num_proposals=5, seed=7)
+    a = posterior_mapping(src, dst, points, 8, n_proposals=5, seed=7)
     assert torch.equal(torch.get_rng_state(), before)
-    b = posterior_mapping(src, dst, points, 8, num_proposals=5, seed=7, batch_points=2)
-    c = posterior_mapping(src, dst, points, 8, num_proposals=5, seed=8)
-    assert torch.equal(
-        a.guide, posterior_mapping(src, dst, points, 8, num_proposals=5, seed=7).guide
-    )
+    b = posterior_mapping(src, dst, points, 8, n_proposals=5, seed=7, batch_points=2)
+    c = posterior_mapping(src, dst, points, 8, n_proposals=5, seed=8)
+    assert torch.equal(a.guide, posterior_mapping(src, dst, points, 8, n_proposals=5, seed=7).guide)
     assert a.guide.shape == b.guide.shape
     assert not torch.equal(a.guide, c.guide)
 
@@ -142,7 +140,7 @@ def test_mapping_program_is_a_pyro_program_with_plates(pair, points):
 
 def test_inference_data_and_summary(pair, points):
     src, dst = pair
-    m = posterior_mapping(src, dst, points, 6, num_proposals=4)
+    m = posterior_mapping(src, dst, points, 6, n_proposals=4)
     idata = m.to_inference_data()
     assert idata.posterior["z2_guide"].shape == (1, 6, 5, 2)
     assert idata.posterior["z2_posterior"].shape == (1, 6, 5, 2)
@@ -170,15 +168,15 @@ def test_transferred_expectation_averages_the_identifier_over_draws():
     [
         ({"likelihood": "median"}, "likelihood must be one of"),
         ({"draw": "mode"}, "draw must be one of"),
-        ({"num_proposals": 1}, "at least 2"),
-        ({"num_draws": 0}, "num_draws must be a positive int"),
+        ({"n_proposals": 1}, "at least 2"),
+        ({"n_draws": 0}, "n_draws must be a positive int"),
         ({"seed": -1}, "seed must be a non-negative int"),
     ],
 )
 def test_bad_arguments_are_named(pair, points, kwargs, match):
     src, dst = pair
     with pytest.raises(ValueError, match=match):
-        posterior_mapping(src, dst, points, **{"num_draws": 2, **kwargs})
+        posterior_mapping(src, dst, points, **{"n_draws": 2, **kwargs})
 
 
 def test_bad_points_are_named(pair):
@@ -190,6 +188,6 @@ def test_bad_points_are_named(pair):
     with pytest.raises(ValueError, match="no points"):
         posterior_mapping(src, dst, torch.zeros(0, 3), 2)
     with pytest.raises(ValueError, match="no posterior draws"):
-        posterior_mapping(src, dst, torch.zeros(1, 3), 2, num_proposals=0).draws("posterior")
+        posterior_mapping(src, dst, torch.zeros(1, 3), 2, n_proposals=0).draws("posterior")
     with pytest.raises(TypeError, match="must be a LatentModel"):
         formula_map(src, "large", torch.zeros(1, 3))

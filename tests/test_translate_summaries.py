@@ -43,7 +43,7 @@ def test_single_frame_closed_form_is_the_exact_matrix(n):
     sizes = [frames.count(f) for f in frames]
     assert out["states_with_unique_frame"] == sizes.count(1)
     assert out["largest_frame_class"] == max(sizes)
-    assert out["num_states"] == world.num_states
+    assert out["n_states"] == world.n_states
 
 
 def test_ambiguity_census_at_three_frames():
@@ -55,7 +55,7 @@ def test_ambiguity_census_at_three_frames():
 
 def test_ambiguity_census_flags_an_unexplained_state():
     m1, _ = models(5)
-    S = m1.world.num_states
+    S = m1.world.n_states
     assert summ.ambiguity_census(m1, torch.eye(S, dtype=torch.float64))["ambiguous"] == 0
     states = m1.world.valid_states()
     visible = int(
@@ -93,8 +93,8 @@ def test_noisy_distance_table_aligns_the_windows():
 
 # ----------------------------------------------------------------------------- sampled
 class _FakeMonteCarlo:
-    def tv_to(self, exact, num_samples):
-        return 0.3 / math.sqrt(num_samples)
+    def tv_to(self, exact, n_samples):
+        return 0.3 / math.sqrt(n_samples)
 
 
 def test_monte_carlo_tv_curve():
@@ -118,7 +118,7 @@ def test_window_needed_branches():
 
 
 class _FakeRB:
-    num_samples, window = 100, 2
+    n_samples, window = 100, 2
 
     def __init__(self, z, distance=(0.3, 0.01)):
         self.z, self.distance = torch.as_tensor(z, dtype=torch.float64), distance
@@ -176,7 +176,7 @@ def test_rao_blackwell_curve_and_inference_data():
     assert curve["distance"][1] == estimates[3].distance_from_identity().value
     assert curve["needed"]["window"] == 3
     idata = summ.rao_blackwell_inference_data({0.1: estimates})
-    assert idata.posterior["diagonal"].shape == (1, 20, 1, 2, m1.world.num_states)
+    assert idata.posterior["diagonal"].shape == (1, 20, 1, 2, m1.world.n_states)
     assert float(idata.constant_data["distance"][0, 1]) == curve["distance"][1]
 
 
@@ -198,7 +198,7 @@ def test_velocity_facts():
     T_star = smallest_invertible_window(m1, m2)
     inv, one = (transfer_concept("blue_velocity", m1, m2, T) for T in (T_star, 1))
     out = summ.velocity_facts(world, inv, one)
-    assert out["rule_agreement"] == out["sure_states"] == world.num_states and out["all_sure"]
+    assert out["rule_agreement"] == out["sure_states"] == world.n_states and out["all_sure"]
     assert out["half_iff_off_wall"] and out["wall_states_certain_at_T1"]
     b = world.valid_states()[:, 0]
     assert out["half_states"] == int(((b != 0) & (b != world.n_cells - 2)).sum())
@@ -208,7 +208,7 @@ def test_velocity_facts():
 
 def test_velocity_facts_on_a_made_up_identifier():
     world = StripWorld(5)
-    S = world.num_states
+    S = world.n_states
     flat = torch.full((S, 2), 0.5, dtype=torch.float64)
     out = summ.velocity_facts(world, flat, flat)
     assert out["rule_agreement"] == out["sure_states"] == 0 and not out["all_sure"]
@@ -379,6 +379,6 @@ def test_noise_free_distances_and_edit_rows():
 def test_reverse_check_with_equal_noise():
     m1, m2 = models(4, 0.1)
     forward = rao_blackwell_translation(m1, m2, 2, 50, seed=0)
-    out = summ.reverse_check(m1, m2, forward, num_samples=50, seed=0)
+    out = summ.reverse_check(m1, m2, forward, n_samples=50, seed=0)
     assert out["window"] == 2 and out["eps"] == 0.1
     assert out["max_abs_diff"] < 0.05 and out["identical"] == (out["max_abs_diff"] == 0)

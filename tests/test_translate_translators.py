@@ -156,7 +156,7 @@ def test_relative_recovers_an_affine_map_of_directions(center):
 @pytest.mark.parametrize("center", [False, True])
 def test_relative_code_is_the_cosine_to_the_anchors(pairs, center):
     X, Y = pairs
-    t = RelativeTranslator(n_anchors=15, center=center, random_state=4).fit(X, Y)
+    t = RelativeTranslator(n_anchors=15, center=center, seed=4).fit(X, Y)
     assert len(np.unique(t.anchor_indices_)) == 15
     anchors = X[t.anchor_indices_]
     c = anchors.mean(0) if center else np.zeros(4)
@@ -213,7 +213,7 @@ def test_mlp_is_deterministic_and_leaves_the_global_rng_alone(batch_size):
     X = rng.normal(size=(200, 5))
     state = torch.get_rng_state()
     fit = lambda seed: MLPTranslator(  # noqa: E731
-        hidden_units=16, hidden_layers=2, max_epochs=20, batch_size=batch_size, random_state=seed
+        hidden_units=16, hidden_layers=2, max_epochs=20, batch_size=batch_size, seed=seed
     ).fit(X, mild_map(X))
     first, second, other = fit(3), fit(3), fit(4)
     assert torch.equal(torch.get_rng_state(), state)
@@ -237,10 +237,10 @@ def test_transform_returns_float64_of_the_target_width(pairs, name):
 @pytest.mark.parametrize("name", TRANSLATORS)
 def test_clone_is_unfitted_with_equal_params(pairs, name):
     X, Y = pairs
-    fitted = make(name, n_pairs=60, random_state=3).fit(X, Y)
+    fitted = make(name, n_pairs=60, seed=3).fit(X, Y)
     copy = clone(fitted)
     assert copy.get_params() == fitted.get_params()
-    assert copy.get_params()["n_pairs"] == 60 and copy.get_params()["random_state"] == 3
+    assert copy.get_params()["n_pairs"] == 60 and copy.get_params()["seed"] == 3
     with pytest.raises(NotFittedError, match="not fitted yet"):
         copy.transform(X)
     np.testing.assert_array_equal(copy.fit(X, Y).transform(X), fitted.transform(X))
@@ -263,8 +263,8 @@ def test_make_translator_builds_each_class_with_its_params():
         MLPTranslator,
     ]
     for name, cls in zip(TRANSLATORS, classes, strict=True):
-        t = make_translator(name, random_state=5)
-        assert type(t) is cls and t.random_state == 5
+        t = make_translator(name, seed=5)
+        assert type(t) is cls and t.seed == 5
     with pytest.raises(ValueError, match="unknown translator 'cubic'; available: linear"):
         make_translator("cubic")
 
@@ -273,20 +273,20 @@ def test_make_translator_builds_each_class_with_its_params():
 @pytest.mark.parametrize("name", TRANSLATORS)
 def test_n_pairs_fits_exactly_the_drawn_pairs(pairs, name):
     X, Y = pairs
-    t = make(name, n_pairs=30, random_state=7).fit(X, Y)
+    t = make(name, n_pairs=30, seed=7).fit(X, Y)
     drawn = np.sort(np.random.default_rng(7).choice(100, size=30, replace=False))
     np.testing.assert_array_equal(t.pair_indices_, drawn)
     assert t.n_pairs_fit_ == 30
-    again = make(name, n_pairs=30, random_state=7).fit(X, Y)
+    again = make(name, n_pairs=30, seed=7).fit(X, Y)
     np.testing.assert_array_equal(t.transform(X), again.transform(X))
-    other = make(name, n_pairs=30, random_state=8).fit(X, Y)
+    other = make(name, n_pairs=30, seed=8).fit(X, Y)
     assert not np.array_equal(other.pair_indices_, drawn)
     if name == "relative":
         # Anchors are drawn among the pairs in use, after the pairs, from the same stream.
         assert set(t.anchor_indices_) <= set(drawn)
     else:
         # The fit sees the drawn rows and nothing else.
-        subset = make(name, random_state=7).fit(X[drawn], Y[drawn])
+        subset = make(name, seed=7).fit(X[drawn], Y[drawn])
         np.testing.assert_allclose(t.transform(X), subset.transform(X), atol=1e-12)
 
 
@@ -329,8 +329,8 @@ def test_fit_refuses_bad_pairs(pairs, name):
     for n_pairs in (0, 2.0, True):
         with pytest.raises(ValueError, match="n_pairs must be a positive int"):
             make(name, n_pairs=n_pairs).fit(X, Y)
-    with pytest.raises(ValueError, match="random_state must be a non-negative int"):
-        make(name, random_state=-1).fit(X, Y)
+    with pytest.raises(ValueError, match="seed must be a non-negative int"):
+        make(name, seed=-1).fit(X, Y)
 
 
 @pytest.mark.parametrize("name", TRANSLATORS)
@@ -487,9 +487,9 @@ def test_nested_parameters_reach_clone_and_grid_search():
     Z_src, Z_dst = _pairs()
     search = GridSearchCV(t, {"aligner__alpha": [0.0, 10.0, 1000.0]}, cv=3).fit(Z_src, Z_dst)
     assert search.best_params_["aligner__alpha"] in (0.0, 10.0)  # heavy ridge underfits
-    fitted = Translator(AffineTranslator(), n_pairs=30, random_state=1).fit(Z_src, Z_dst)
+    fitted = Translator(AffineTranslator(), n_pairs=30, seed=1).fit(Z_src, Z_dst)
     assert fitted.n_pairs_fit_ == 30 and fitted.aligner_.n_pairs_fit_ == 30
-    assert t.aligner.__dict__.keys() == {"alpha", "n_pairs", "random_state"}  # never fitted
+    assert t.aligner.__dict__.keys() == {"alpha", "n_pairs", "seed"}  # never fitted
 
 
 def test_the_composed_translator_refuses_bad_parts():

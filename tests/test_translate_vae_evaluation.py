@@ -117,7 +117,7 @@ def test_transfer_concepts_on_tiny_vaes(data, codes):
     src, dst, c1, c2 = codes
     heights = {k: np.where(np.isin(y, ev.SHOE_CLASSES), 10.0 + y, np.nan)
                for k, y in (("fit", y_fit), ("test", y_test))}  # fmt: skip
-    mapping = posterior_mapping(src, dst, torch.as_tensor(c1["test"][:20]), 3, num_proposals=4)
+    mapping = posterior_mapping(src, dst, torch.as_tensor(c1["test"][:20]), 3, n_proposals=4)
     affine = ev.make_translator("affine").fit(c1["fit"], c2["fit"])
     labels = {"fit": y_fit, "test": y_test}
     out = ev.transfer_concepts(mapping, affine, c1, c2, labels, heights, [10, 20])
@@ -133,7 +133,7 @@ def test_transfer_concepts_on_tiny_vaes(data, codes):
     expected = ev.r2(heights["test"][:20][keep], f2.predict(mapping.formula.double().numpy()[keep]))
     assert out["height"]["transfer"]["formula"] == pytest.approx(expected)
     with pytest.raises(ValueError, match="first N test codes"):
-        other = posterior_mapping(src, dst, torch.as_tensor(c1["test"][1:21]), 2, num_proposals=0)
+        other = posterior_mapping(src, dst, torch.as_tensor(c1["test"][1:21]), 2, n_proposals=0)
         ev.transfer_concepts(other, affine, c1, c2, labels, heights, [10])
 
 

@@ -56,7 +56,7 @@ def test_importance_sampling_converges_from_a_poor_proposal(linear_gaussian):
     assert out["log_evidence"] == pytest.approx(evidence, abs=0.03)
     assert out["gap"] > 0.5  # the ELBO of a poor proposal is far below log p(x)
     assert 1 < out["ess"] < 20_000
-    with pytest.raises(ValueError, match="num_samples"):
+    with pytest.raises(ValueError, match="n_samples"):
         importance_log_evidence(log_joint, proposal, 0)
 
 
@@ -65,9 +65,9 @@ def test_nuts_finds_a_known_posterior_mean(linear_gaussian):
     data = nuts_chains(
         log_joint,
         torch.zeros(2, dtype=torch.float64),
-        num_samples=300,
+        n_samples=300,
         warmup_steps=150,
-        num_chains=2,
+        n_chains=2,
         seed=0,
     )
     draws = torch.as_tensor(data.posterior["z"].values).reshape(-1, 2)
@@ -82,8 +82,8 @@ def test_nuts_rejects_bad_arguments(linear_gaussian):
     log_joint = linear_gaussian[0]
     with pytest.raises(ValueError, match="initial"):
         nuts_chains(log_joint, torch.tensor([math.nan, 0.0]))
-    with pytest.raises(ValueError, match="num_chains"):
-        nuts_chains(log_joint, torch.zeros(2), num_chains=0)
+    with pytest.raises(ValueError, match="n_chains"):
+        nuts_chains(log_joint, torch.zeros(2), n_chains=0)
 
 
 def test_vae_log_evidence_runs_on_an_untrained_vae():
@@ -108,7 +108,7 @@ def test_vae_log_evidence_runs_on_an_untrained_vae():
 @pytest.mark.slow
 def test_nuts_chains_are_the_same_in_worker_processes(linear_gaussian):
     log_joint = linear_gaussian[0]
-    opts = {"num_samples": 30, "warmup_steps": 30, "num_chains": 2, "seed": 3}
+    opts = {"n_samples": 30, "warmup_steps": 30, "n_chains": 2, "seed": 3}
     here = nuts_chains(log_joint, torch.zeros(2, dtype=torch.float64), **opts)
     there = nuts_chains(log_joint, torch.zeros(2, dtype=torch.float64), **opts, n_jobs=2)
     assert (here.posterior["z"].values == there.posterior["z"].values).all()

@@ -202,23 +202,23 @@ def shoe_placement(wheres: Mapping[str, Sequence[tuple[int, str]]]) -> dict:
     }
 
 
-def class_centroids(loc: torch.Tensor, labels: torch.Tensor, num_classes: int = 10) -> torch.Tensor:
-    """``m_c``, the mean encoding of each class ``c = 0..num_classes-1``, shape ``(C, D)``."""
+def class_centroids(loc: torch.Tensor, labels: torch.Tensor, n_classes: int = 10) -> torch.Tensor:
+    """``m_c``, the mean encoding of each class ``c = 0..n_classes-1``, shape ``(C, D)``."""
     loc = _points(loc)
     labels = _labels(labels, loc.shape[0])
-    num_classes = check_positive_int(num_classes, "num_classes")
-    missing = [c for c in range(num_classes) if not bool((labels == c).any())]
+    n_classes = check_positive_int(n_classes, "n_classes")
+    missing = [c for c in range(n_classes) if not bool((labels == c).any())]
     if missing:
         raise ValueError(f"classes {missing} have no encodings, so no centroid")
-    return torch.stack([loc[labels == c].mean(0) for c in range(num_classes)])
+    return torch.stack([loc[labels == c].mean(0) for c in range(n_classes)])
 
 
-def class_mean_images(images: torch.Tensor, labels: torch.Tensor, num_classes: int = 10):
+def class_mean_images(images: torch.Tensor, labels: torch.Tensor, n_classes: int = 10):
     """``x̄_c``, the mean image of each class, shape ``(C, P)`` for images ``(N, P)``."""
     images = check_image_tensor(images, "images")
     if images.ndim != 2:
         raise ValueError(f"images must be flattened to (N, P), got {tuple(images.shape)}")
-    return class_centroids(images, labels, num_classes)
+    return class_centroids(images, labels, n_classes)
 
 
 def segment(a: torch.Tensor, b: torch.Tensor, n: int) -> torch.Tensor:

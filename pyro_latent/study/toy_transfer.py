@@ -90,7 +90,7 @@ def single_frame_summary(world, matrix: torch.Tensor) -> dict:
         "max_abs_diff_to_closed_form": float((matrix.double() - closed).abs().max()),
         "states_with_unique_frame": int((class_size == 1).sum()),
         "largest_frame_class": int(class_size.max()),
-        "num_states": int(world.num_states),
+        "n_states": int(world.n_states),
     }
 
 
@@ -209,7 +209,7 @@ def rao_blackwell_check(rb, exact: torch.Tensor, alpha: float = 0.05) -> dict:
         "distance_standard_error": se,
         "exact_distance": exact_distance,
         "distance_z": (estimate - exact_distance) / se if se > 0 else 0.0,
-        "num_samples": int(rb.num_samples),
+        "n_samples": int(rb.n_samples),
         "window": int(rb.window),
     }
 
@@ -289,7 +289,7 @@ def velocity_facts(world, exact_invertible: torch.Tensor, exact_single: torch.Te
     ]
     silent = [i for i, p in enumerate(p_right) if all(abs(x - 0.5) < 1e-9 for x in p)]
     return {
-        "num_states": int(world.num_states),
+        "n_states": int(world.n_states),
         "rule_agreement": int(((exact_invertible.argmax(-1) == rule) & sure).sum()),
         "sure_states": int(sure.sum()),
         "all_sure": bool(sure.all()),
@@ -324,12 +324,12 @@ def rare_code_odds(model, window: int, cell: int, pairs: int = 100, bar: float =
         "cell": int(cell),
         "code": rare,
         "states": int((codes == rare).sum()),
-        "num_states": int(world.num_states),
+        "n_states": int(world.n_states),
         "probability": p,
         "mean_wait": 1 / p,
         "pairs": int(pairs),
         "seen_by_pairs": 1 - (1 - p) ** pairs,
-        "allowed_wrong": int(math.floor((1 - bar) * world.num_states + 1e-9)),
+        "allowed_wrong": int(math.floor((1 - bar) * world.n_states + 1e-9)),
     }
 
 
@@ -485,7 +485,7 @@ def abstraction_verdict(tables: dict, names, sizes, learners, top: int | None = 
         "value": value,
         "threshold": step,
         "rules": rules,
-        "num_learners": len(learners),
+        "n_learners": len(learners),
     }
 
 
@@ -514,7 +514,7 @@ def edit_summary(records) -> dict:
 def rao_blackwell_inference_data(estimates: dict, labels=None):
     """Rao–Blackwellised distance curves as one ArviZ ``InferenceData``.
 
-    ``estimates`` is ``{ε: {T: RaoBlackwellTranslation}}`` with the same ``num_samples``
+    ``estimates`` is ``{ε: {T: RaoBlackwellTranslation}}`` with the same ``n_samples``
     throughout.  ``posterior.diagonal`` ``(chain, draw, obs_noise, window, src_state)``
     (``float32``) holds the per-draw ``p_d(l_{T-1} = s | o^{(j, s)})``; ``constant_data`` the
     distance from the identity and its standard error ``(obs_noise, window)``."""
@@ -538,7 +538,7 @@ def rao_blackwell_inference_data(estimates: dict, labels=None):
             "standard_error": ["obs_noise", "window"],
         },
         attrs={
-            "num_samples": int(grid[0][0].num_samples),
+            "n_samples": int(grid[0][0].n_samples),
             "estimand": "p(l_dst at T-1 = s | o), o ~ p_src(o | l_src at T-1 = s)",
         },
     )
@@ -555,7 +555,7 @@ def decision_tree_rules(
     features = latent_features(dst_model, dst_model.valid_latents)
     index = dst_model.latent_index(data.dst_latents).numpy()
     values = get_concept(concept, dst_model.world)
-    counts = np.zeros((len(features), values.num_values(dst_model.world)), int)
+    counts = np.zeros((len(features), values.n_values(dst_model.world)), int)
     np.add.at(counts, (index, data.labels[concept]), 1)
     tree = fit_from_counts(make_learner("tree", seed), features, counts)
     n = dst_model.world.n_cells
@@ -580,14 +580,14 @@ def accuracy_tables(curves: dict, threshold: float = 0.99) -> dict:
 
 
 def rao_blackwell_curve(
-    src_model, dst_model, windows, num_samples: int, *, seed: int, threshold: float
+    src_model, dst_model, windows, n_samples: int, *, seed: int, threshold: float
 ) -> tuple[dict, dict]:
     """:func:`~pyro_latent.toy.transfer.sampled.rao_blackwell_translation` at each window (seed
     ``seed + T``), and the curve of its distance from the identity with standard errors, with
     :func:`window_needed` for ``threshold``.  Returns ``({T: estimate}, curve)``."""
     windows = [int(T) for T in windows]
     estimates = {
-        T: rao_blackwell_translation(src_model, dst_model, T, num_samples, seed=seed + T)
+        T: rao_blackwell_translation(src_model, dst_model, T, n_samples, seed=seed + T)
         for T in windows
     }
     pairs = [e.distance_from_identity() for e in estimates.values()]
@@ -632,7 +632,7 @@ def invertibility_summary(src_model, dst_model, sizes=range(4, 13)) -> tuple[dic
     for n in sizes:
         small = StripWorld(n)
         by_n[n] = smallest_invertible_window(ObjectCentricModel(small), LocalStateModel(small))
-    eye = torch.eye(world.num_states, dtype=torch.float64)
+    eye = torch.eye(world.n_states, dtype=torch.float64)
     return matrices, {
         "smallest_invertible_window": T_star,
         "smallest_invertible_window_2to1": smallest_invertible_window(dst_model, src_model),
@@ -706,12 +706,12 @@ def noise_free_distances(src_model, dst_model, windows) -> dict:
     return {T: distance_from_identity(translation_matrix(src_model, dst_model, T)) for T in windows}
 
 
-def reverse_check(src_model, dst_model, estimate, *, num_samples: int, seed: int) -> dict:
+def reverse_check(src_model, dst_model, estimate, *, n_samples: int, seed: int) -> dict:
     """The Rao–Blackwellised translation run backwards (destination → source) against
     ``estimate`` (source → destination) at the same window: with equal noise the two models are
     one HMM on the valid states, so the two matrices should coincide."""
     T = estimate.window
-    back = rao_blackwell_translation(dst_model, src_model, T, num_samples, seed=seed)
+    back = rao_blackwell_translation(dst_model, src_model, T, n_samples, seed=seed)
     difference = float((back.matrix - estimate.matrix).abs().max())
     return {
         "eps": src_model.obs_noise,

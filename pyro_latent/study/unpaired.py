@@ -101,7 +101,7 @@ def unpaired_comparison(
         tree_error = str(err)
     gw = {}
     for points in gw_points:
-        g = GromovWassersteinTranslator(n_points=points, random_state=seed).fit(z1[a], z2[b])
+        g = GromovWassersteinTranslator(n_points=points, seed=seed).fit(z1[a], z2[b])
         partner = g.dst_indices_[g.coupling_.argmax(1)]
         same = labels[a][g.src_indices_] == labels[b][partner]
         gw[str(points)] = {

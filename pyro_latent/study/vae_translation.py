@@ -244,7 +244,7 @@ def sample_efficiency(
     for name in names:
         curves[name] = {}
         for k in counts:
-            params = {"n_pairs": int(k), "random_state": seed}
+            params = {"n_pairs": int(k), "seed": seed}
             if name == "relative":
                 params["n_anchors"] = min(int(k), RelativeTranslator().n_anchors)
             translator = make_translator(name, **params)
@@ -284,7 +284,7 @@ def evaluate_translators(
     names = TRANSLATORS if names is None else names
     y_fit, y_test = np.asarray(y_fit), np.asarray(y_test)
     probe = class_probe(seed).fit(c2["fit"], y_fit)
-    fitted = {n: make_translator(n, random_state=seed).fit(c1["fit"], c2["fit"]) for n in names}
+    fitted = {n: make_translator(n, seed=seed).fit(c1["fit"], c2["fit"]) for n in names}
     translated = {n: t.transform(c1["test"]) for n, t in fitted.items()}
     # the encoder's own codes, c1["enc"].loc, in the dtype the model gave them
     translated["formula"] = formula_map(src, dst, c1["enc"].loc).double().numpy()

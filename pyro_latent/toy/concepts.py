@@ -68,7 +68,7 @@ class Concept:
         """Human-readable label of each value ``0 .. K-1``."""
         return self.labels_fn(world)
 
-    def num_values(self, world: StripWorld) -> int:
+    def n_values(self, world: StripWorld) -> int:
         return len(self.labels_fn(world))
 
     def on_objects(self, world: StripWorld, states) -> torch.Tensor:

@@ -60,7 +60,7 @@ INVERTIBLE = ("blue_velocity", "red_location", "blue_location")
 
 
 def _check_value(concept, world, value) -> int:
-    count = concept.num_values(world)
+    count = concept.n_values(world)
     index = as_int(value)
     if index is None or not 0 <= index < count:
         labels = ", ".join(f"{i} ({label})" for i, label in enumerate(concept.labels(world)))
@@ -208,7 +208,7 @@ def edit_agreement(model1, model2, name: str, steps: int) -> EditAgreement:
     cells = model2.valid_latents
     hidden = get_concept("red_hidden")
     edits = unchanged = impossible = one_sided = disagreements = same = unique = ambiguous = 0
-    for value in range(concept.num_values(world)):
+    for value in range(concept.n_values(world)):
         first, ok1 = _edit(model1, states, concept.name, value)
         second, ok2 = _edit(model2, cells, concept.name, value)
         impossible += int((~ok1 & ~ok2).sum())

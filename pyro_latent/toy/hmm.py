@@ -83,7 +83,7 @@ class CompiledHMM:
         emission: torch.Tensor,
         fast_path: bool = True,
     ):
-        self.num_states, self.n_cells, self.num_symbols = emission.shape
+        self.n_states, self.n_cells, self.n_symbols = emission.shape
         self.log_init = init.log()
         self.log_trans = trans.log()
         ones = trans == 1
@@ -99,22 +99,22 @@ class CompiledHMM:
             self._cycle_start = torch.tensor(start)
             self._cycle_length = torch.tensor(length)
             self._cycle_position = torch.tensor(position)
-            self._forward_orbit = self._backward_orbit = torch.empty(0, self.num_states).long()
+            self._forward_orbit = self._backward_orbit = torch.empty(0, self.n_states).long()
             self._orbits_for(1)
         # ℓ_t(s) = Σ_k log E[s, k, o_tk] is a sum of n rows of log E, one row per (cell, symbol):
         # an embedding_bag sum.  A symbol that s cannot show (E = 0) adds -inf, never NaN (a one-hot
         # product would meet 0 · log 0), and memory stays O(B·T·S).
         self._log_emission_rows = (
-            emission.log().permute(1, 2, 0).reshape(self.n_cells * self.num_symbols, -1)
+            emission.log().permute(1, 2, 0).reshape(self.n_cells * self.n_symbols, -1)
         ).contiguous()
-        self._cell_offset = torch.arange(self.n_cells) * self.num_symbols
+        self._cell_offset = torch.arange(self.n_cells) * self.n_symbols
 
     # ------------------------------------------------------------------ shared
     def log_likelihood(self, obs: torch.Tensor) -> torch.Tensor:
         """``ℓ_t(s)`` as ``[B, T, S]`` for ``obs [B, T, n]``; memory ``O(B·T·S)``."""
         rows = (obs + self._cell_offset).reshape(-1, self.n_cells)
         log_lik = torch.nn.functional.embedding_bag(rows, self._log_emission_rows, mode="sum")
-        return log_lik.view(*obs.shape[:-1], self.num_states)
+        return log_lik.view(*obs.shape[:-1], self.n_states)
 
     @staticmethod
     def _first_impossible(dead: torch.Tensor) -> torch.Tensor:
@@ -147,15 +147,15 @@ class CompiledHMM:
     def sample_paths(
         self,
         log_lik: torch.Tensor,
-        num_samples: int,
+        n_samples: int,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """Joint posterior paths ``[num_samples, B, T]`` by forward filtering, backward sampling:
+        """Joint posterior paths ``[n_samples, B, T]`` by forward filtering, backward sampling:
         ``s_{T-1} ~ α_{T-1}``, then ``s_t ~ α_t(s) P(s, s_{t+1})``, all from log weights.
         Sequences of probability zero raise inside ``torch.multinomial``: callers check first."""
         if self.fast_path:
-            return self._trajectory_sample_paths(log_lik, num_samples, generator)
-        return self._dense_sample_paths(log_lik, num_samples, generator)
+            return self._trajectory_sample_paths(log_lik, n_samples, generator)
+        return self._dense_sample_paths(log_lik, n_samples, generator)
 
     def trajectories(self, start: torch.Tensor, T: int) -> torch.Tensor:
         """The deterministic paths ``σ^t(s_0)``, ``t < T``, as ``[..., T]`` from ``start [...]``.
@@ -178,7 +178,7 @@ class CompiledHMM:
         self._forward_orbit = self._cycle_order[start + (position + t) % length]  # σ^t(s)
         self._backward_orbit = self._cycle_order[start + (position - t) % length]  # σ^{-t}(s)
         # flat indices of ℓ_t(σ^t(s_0)) in a [T, S] block, for one gather per query
-        self._flat_orbit = (t * self.num_states + self._forward_orbit).flatten()
+        self._flat_orbit = (t * self.n_states + self._forward_orbit).flatten()
 
     def _trajectory_log_alpha(self, log_lik: torch.Tensor) -> torch.Tensor:
         """``log α_t(σ^t(s_0))`` as ``[B, T, S]`` indexed by the initial state ``s_0``.
@@ -219,10 +219,10 @@ class CompiledHMM:
         start = to_start[delta.argmax(-1)]  # argmax breaks ties at the lowest end state
         return self.trajectories(start, log_lik.shape[1])
 
-    def _trajectory_sample_paths(self, log_lik, num_samples, generator):
+    def _trajectory_sample_paths(self, log_lik, n_samples, generator):
         log_alpha, to_start = self._trajectory_end(log_lik)
         probs = (log_alpha - log_alpha.max(-1, keepdim=True).values).exp()
-        end = torch.multinomial(probs, num_samples, replacement=True, generator=generator)
+        end = torch.multinomial(probs, n_samples, replacement=True, generator=generator)
         return self.trajectories(to_start[end.T], log_lik.shape[1])  # [N, B, T]
 
     # ------------------------------------------------------------------ dense route
@@ -282,16 +282,16 @@ class CompiledHMM:
             path[:, t - 1] = back[:, t].gather(-1, path[:, t : t + 1]).squeeze(-1)
         return path
 
-    def _dense_sample_paths(self, log_lik, num_samples, generator):
+    def _dense_sample_paths(self, log_lik, n_samples, generator):
         B, T, S = log_lik.shape
         log_alpha = self._forward(log_lik)
 
         def draw(logits: torch.Tensor) -> torch.Tensor:  # [N, B, S] -> [N, B]
             probs = (logits - logits.max(-1, keepdim=True).values).exp().reshape(-1, S)
-            return torch.multinomial(probs, 1, generator=generator).view(num_samples, B)
+            return torch.multinomial(probs, 1, generator=generator).view(n_samples, B)
 
-        paths = torch.empty(num_samples, B, T, dtype=torch.long)
-        paths[:, :, T - 1] = draw(log_alpha[:, T - 1].expand(num_samples, B, S))
+        paths = torch.empty(n_samples, B, T, dtype=torch.long)
+        paths[:, :, T - 1] = draw(log_alpha[:, T - 1].expand(n_samples, B, S))
         log_trans_t = self.log_trans.T
         for t in range(T - 2, -1, -1):
             paths[:, :, t] = draw(log_alpha[:, t] + log_trans_t[paths[:, :, t + 1]])

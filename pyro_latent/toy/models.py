@@ -167,7 +167,7 @@ class _EnumeratedWorldModel:
         """``[S, d]``: the model's latent of each valid state, in ``world.valid_states()`` order
         (model 1: ``(blue, red, velocity)``; model 2: the cell codes).  Row ``s`` is joint state
         ``s`` of :attr:`hmm`."""
-        return self._decode_joint(torch.arange(self.world.num_states))
+        return self._decode_joint(torch.arange(self.world.n_states))
 
     def latent_index(self, latents) -> torch.Tensor:
         """Index in ``world.valid_states()`` (the joint state of :attr:`hmm`) of each latent,
@@ -342,22 +342,22 @@ class _EnumeratedWorldModel:
         grads = torch.autograd.grad(-loss, list(potentials.values()))
         return dict(zip(potentials, grads, strict=True))
 
-    def _infer_discrete(self, obs, temperature: int, num_samples: int = 1):
+    def _infer_discrete(self, obs, temperature: int, n_samples: int = 1):
         B, T, _ = obs.shape
 
         def plated(obs):
-            with pyro.plate("samples", num_samples, dim=-1 - _MAX_PLATE_NESTING):
+            with pyro.plate("samples", n_samples, dim=-1 - _MAX_PLATE_NESTING):
                 self.program(obs, T, B)
 
         first_dim = -2 - _MAX_PLATE_NESTING
         decoder = infer_discrete(plated, first_available_dim=first_dim, temperature=temperature)
         trace = prune_subsample_sites(poutine.trace(decoder).get_trace(obs))
         values = {
-            name: site["value"].reshape(num_samples, B)
+            name: site["value"].reshape(n_samples, B)
             for name, site in trace.nodes.items()
             if site["type"] == "sample" and not site["is_observed"]
         }
-        return self._decode(values, T)  # [num_samples, B, T, ·]
+        return self._decode(values, T)  # [n_samples, B, T, ·]
 
     def map(self, obs: torch.Tensor) -> torch.Tensor:
         """The most probable latent trajectory (``infer_discrete`` at temperature 0)."""
@@ -372,24 +372,24 @@ class _EnumeratedWorldModel:
             latents = self._infer_discrete(obs, temperature=0)[0]
         return latents[0] if single else latents
 
-    def sample_posterior(self, obs: torch.Tensor, num_samples: int) -> torch.Tensor:
-        """Joint posterior trajectories ``[num_samples, (B,) T, ·]`` (temperature 1)."""
-        check_positive_int(num_samples, "num_samples")
+    def sample_posterior(self, obs: torch.Tensor, n_samples: int) -> torch.Tensor:
+        """Joint posterior trajectories ``[n_samples, (B,) T, ·]`` (temperature 1)."""
+        check_positive_int(n_samples, "n_samples")
         obs, single = self._prepare(obs)
         if self.engine == "hmm":
             log_lik = self.hmm.log_likelihood(obs)
             _, _, first = self.hmm.forward_backward(log_lik, smooth=False)
             self._require_possible(obs, first)
-            latents = self._decode_joint(self.hmm.sample_paths(log_lik, num_samples))
+            latents = self._decode_joint(self.hmm.sample_paths(log_lik, n_samples))
         else:
             self._require_possible(obs)
-            latents = self._infer_discrete(obs, temperature=1, num_samples=num_samples)
+            latents = self._infer_discrete(obs, temperature=1, n_samples=n_samples)
         return latents[:, 0] if single else latents
 
     def sample(
         self,
         T: int,
-        num_samples: int,
+        n_samples: int,
         initial=None,
         generator: torch.Generator | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -405,7 +405,7 @@ class _EnumeratedWorldModel:
         the exact ``log_evidence``.
         """
         T = check_positive_int(T, "T")
-        N = check_positive_int(num_samples, "num_samples")
+        N = check_positive_int(n_samples, "n_samples")
         if generator is not None and not isinstance(generator, torch.Generator):
             raise ValueError(f"generator must be a torch.Generator, got {type(generator).__name__}")
         hmm = self.hmm
@@ -430,14 +430,14 @@ class _EnumeratedWorldModel:
         obs = (u.unsqueeze(-1) >= self._emission_cdf[states]).sum(-1)
         return self._decode_joint(states), obs
 
-    def _initial_index(self, initial, num_samples: int) -> torch.Tensor:
+    def _initial_index(self, initial, n_samples: int) -> torch.Tensor:
         index = self.latent_index(initial)
         if index.dim() == 0:
-            return index.expand(num_samples)
-        if index.dim() != 1 or index.shape[0] != num_samples:
+            return index.expand(n_samples)
+        if index.dim() != 1 or index.shape[0] != n_samples:
             shape = tuple(torch.as_tensor(initial).shape)
             raise ValueError(
-                f"initial must be one latent [d] or one per sample [num_samples = {num_samples}, "
+                f"initial must be one latent [d] or one per sample [n_samples = {n_samples}, "
                 f"d], got shape {shape}"
             )
         return index

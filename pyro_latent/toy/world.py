@@ -96,7 +96,7 @@ class StripWorld:
         return self._valid_states.clone()
 
     @property
-    def num_states(self) -> int:
+    def n_states(self) -> int:
         return self._valid_states.shape[0]
 
     @cached_property
@@ -110,7 +110,7 @@ class StripWorld:
         n = self.n_cells
         table = torch.full(((n - 1) * n * 2,), -1, dtype=torch.long)
         b, r, v = self._valid_states.unbind(-1)
-        table[(b * n + r) * 2 + v] = torch.arange(self.num_states)
+        table[(b * n + r) * 2 + v] = torch.arange(self.n_states)
         return table
 
     def state_index(self, states: torch.Tensor) -> torch.Tensor:
@@ -244,7 +244,7 @@ class StripWorld:
         self, T: int, obs_noise: float = 0.0, generator: torch.Generator | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """A state trajectory ``[T, 3]`` from the uniform prior and its observations ``[T, n]``."""
-        index = torch.randint(self.num_states, (), generator=generator)
+        index = torch.randint(self.n_states, (), generator=generator)
         states = self.rollout(self._valid_states[index], T)
         return states, self.observe(states, obs_noise, generator)
 

@@ -168,7 +168,7 @@ class GromovWassersteinTranslator(UnpairedTranslator):
     """A translator fitted on unpaired clouds through a Gromov–Wasserstein coupling.
 
     ``fit(X_src, X_dst)`` draws up to ``n_points`` rows of each cloud (``src_indices_``,
-    ``dst_indices_``; ``numpy.random.default_rng(random_state)``, source first), computes each
+    ``dst_indices_``; ``numpy.random.default_rng(seed)``, source first), computes each
     side's Euclidean distance matrix divided by its largest entry, couples the two with uniform
     weights (``coupling_``, ``[n, m]``, rows summing to ``1/n``; ``gw_distance_`` is its GW
     objective, :func:`gromov_wasserstein_objective`, without ``½`` or square root), pairs every
@@ -194,7 +194,7 @@ class GromovWassersteinTranslator(UnpairedTranslator):
             :class:`~pyro_latent.translate.translators.AffineTranslator`); its parameters are
             reachable as ``estimator__alpha`` and so on.
         pairing: ``"barycentric"`` or ``"argmax"`` (:data:`PAIRINGS`).
-        random_state: seed of the subsampling.
+        seed: seed of the subsampling.
     """
 
     _fitted_attribute = "coupling_"  # set last by fit
@@ -205,13 +205,13 @@ class GromovWassersteinTranslator(UnpairedTranslator):
         epsilon: float | None = None,
         estimator=None,
         pairing: str = "barycentric",
-        random_state: int = 0,
+        seed: int = 0,
     ):
         self.n_points = n_points
         self.epsilon = epsilon
         self.estimator = estimator
         self.pairing = pairing
-        self.random_state = random_state
+        self.seed = seed
 
     # --- fitting ------------------------------------------------------------------------------
     def fit(self, X_src, X_dst):
@@ -224,7 +224,7 @@ class GromovWassersteinTranslator(UnpairedTranslator):
             raise ValueError(f"pairing must be one of {PAIRINGS}, got {self.pairing!r}")
         estimator = AffineTranslator() if self.estimator is None else self.estimator
         translator = clone(check_paired_translator(estimator, "estimator"))
-        rng = np.random.default_rng(check_nonnegative_int(self.random_state, "random_state"))
+        rng = np.random.default_rng(check_nonnegative_int(self.seed, "seed"))
 
         src_index = _subsample(X_src.shape[0], n_points, rng)
         dst_index = _subsample(X_dst.shape[0], n_points, rng)

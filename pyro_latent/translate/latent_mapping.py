@@ -112,12 +112,12 @@ def _encode_draws(dst, x: torch.Tensor, batch: torch.Size):
     return loc.reshape(*batch, -1), scale.reshape(*batch, -1)
 
 
-def mapping_program(src, dst, z1: torch.Tensor, num_draws: int, likelihood: str = "sample"):
+def mapping_program(src, dst, z1: torch.Tensor, n_draws: int, likelihood: str = "sample"):
     """The Pyro program of ``p(z₂ | z₁)``: plates ``draws`` (``S``, dim -2) and ``points``
     (``N``, dim -1); sites ``x [S, N, *obs]`` (model 1's ``p(x | z₁)``, or its mean as a
     ``Delta``) and ``z2 [S, N, D₂]`` (model 2's ``q(z | x)``).  Returns ``z2``."""
-    batch = torch.Size((num_draws, z1.shape[0]))
-    with pyro.plate("draws", num_draws, dim=-2), pyro.plate("points", z1.shape[0], dim=-1):
+    batch = torch.Size((n_draws, z1.shape[0]))
+    with pyro.plate("draws", n_draws, dim=-2), pyro.plate("points", z1.shape[0], dim=-1):
         if likelihood == "mean":
             mean = src.decode(z1)
             mean = mean.expand(batch + mean.shape[1:])
@@ -133,7 +133,7 @@ class PosteriorMapping:
     """Draws of ``p(z₂ | z₁)`` for ``N`` points ``z1``: ``guide [S, N, D₂]`` (``z₂ ~ q₂(z | x)``),
     ``posterior [S, N, D₂]`` (importance-resampled from ``p₂(z | x)``, or ``None``), VAE 2's
     encoder means of the drawn images ``means [S, N, D₂]`` (``μ₂(x_s)``), the weights'
-    effective sample size ``ess [S, N]`` (out of ``num_proposals``) and the formula's point
+    effective sample size ``ess [S, N]`` (out of ``n_proposals``) and the formula's point
     ``formula [N, D₂]``."""
 
     z1: torch.Tensor
@@ -142,7 +142,7 @@ class PosteriorMapping:
     means: torch.Tensor
     posterior: torch.Tensor | None
     ess: torch.Tensor | None
-    num_proposals: int
+    n_proposals: int
     likelihood: str
 
     def draws(self, which: str = "posterior") -> torch.Tensor:
@@ -155,7 +155,7 @@ class PosteriorMapping:
         if which != "posterior":
             raise ValueError(f"which must be 'guide', 'posterior' or 'means'; got {which!r}")
         if self.posterior is None:
-            raise ValueError("this mapping was drawn with num_proposals=0: no posterior draws")
+            raise ValueError("this mapping was drawn with n_proposals=0: no posterior draws")
         return self.posterior
 
     def offsets(self, which: str = "posterior", dims=None) -> dict:
@@ -195,7 +195,7 @@ class PosteriorMapping:
             out[which] = {k: float(v.median()) for k, v in offsets.items()}
         if self.ess is not None:
             out["ess"] = {
-                "num_proposals": self.num_proposals,
+                "n_proposals": self.n_proposals,
                 "median": float(self.ess.median()),
                 "min": float(self.ess.min()),
                 "fraction_below_10": float((self.ess < 10).double().mean()),
@@ -224,14 +224,14 @@ class PosteriorMapping:
         )
 
 
-def _importance_resample(dst, x: torch.Tensor, num_proposals: int):
+def _importance_resample(dst, x: torch.Tensor, n_proposals: int):
     """One draw from ``p₂(z | x)`` per observation ``x [B, *obs]`` by sampling-importance-
     resampling with ``q₂(z | x)`` as proposal; returns the draws ``[B, D₂]`` and the ESS
     ``[B]``."""
     loc, scale = encode(dst, x)
     scale = require_posterior(scale, "dst", purpose="the importance-resampled posterior")
     guide = dist.Normal(loc, scale).to_event(1)
-    z = guide.sample((num_proposals,))  # [K, B, D₂]
+    z = guide.sample((n_proposals,))  # [K, B, D₂]
     log_w = log_prior(dst, z) + dst.log_likelihood(x, z) - guide.log_prob(z)
     log_w = log_w.double()
     if not bool(torch.isfinite(log_w).all()):
@@ -247,9 +247,9 @@ def posterior_mapping(
     src,
     dst,
     z1: torch.Tensor,
-    num_draws: int = 64,
+    n_draws: int = 64,
     *,
-    num_proposals: int = 100,
+    n_proposals: int = 100,
     likelihood: str = "sample",
     draw: str = "guide",
     seed: int = 0,
@@ -260,8 +260,8 @@ def posterior_mapping(
     Args:
         src, dst: VAE 1 (whose likelihood draws the images) and VAE 2 (whose guide and
             posterior give ``z₂``).
-        num_draws: images ``S`` per point, one ``z₂`` per image from each of guide and posterior.
-        num_proposals: guide proposals ``K`` per image for the importance-resampled posterior;
+        n_draws: images ``S`` per point, one ``z₂`` per image from each of guide and posterior.
+        n_proposals: guide proposals ``K`` per image for the importance-resampled posterior;
             0 skips the posterior.
         likelihood: ``"sample"`` draws Bernoulli images; ``"mean"`` takes VAE 1's mean image (the
             deterministic limit).
@@ -272,8 +272,8 @@ def posterior_mapping(
     """
     _check_pair(src, dst)
     z1 = check_codes(z1, src, "z1")
-    S = check_positive_int(num_draws, "num_draws")
-    K = check_nonnegative_int(num_proposals, "num_proposals")
+    S = check_positive_int(n_draws, "n_draws")
+    K = check_nonnegative_int(n_proposals, "n_proposals")
     seed = check_nonnegative_int(seed, "seed")
     batch_points = check_positive_int(batch_points, "batch_points")
     if likelihood not in LIKELIHOODS:
@@ -283,7 +283,7 @@ def posterior_mapping(
     if z1.shape[0] == 0:
         raise ValueError("z1 holds no points")
     if K == 1:
-        raise ValueError("num_proposals must be 0 (no posterior) or at least 2")
+        raise ValueError("n_proposals must be 0 (no posterior) or at least 2")
     if K:
         require_likelihood(dst, "dst", purpose="the importance-resampled posterior")
     guide_draws, mean_draws, posterior_draws, ess = [], [], [], []
@@ -311,7 +311,7 @@ def posterior_mapping(
         means=torch.cat(mean_draws, 1),
         posterior=torch.cat(posterior_draws, 1) if K else None,
         ess=torch.cat(ess, 1) if K else None,
-        num_proposals=K,
+        n_proposals=K,
         likelihood=likelihood,
     )
 

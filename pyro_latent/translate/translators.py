@@ -31,7 +31,7 @@ each with ``fit``, ``transform`` and ``inverse_transform``) and a dimension matc
 (:class:`ZeroPadding`); :func:`translator_preset` gives the named ones as compositions.
 
 Every translator takes ``n_pairs``: ``None`` fits on all pairs, an int ``k`` on ``k`` pairs drawn
-without replacement by ``numpy.random.default_rng(random_state).choice`` (the sample-efficiency
+without replacement by ``numpy.random.default_rng(seed).choice`` (the sample-efficiency
 curve); the rows used are ``pair_indices_`` and their count ``n_pairs_fit_``.
 """
 
@@ -245,7 +245,7 @@ class ZeroPadding(_Transform):
 class _Translator(TransformerMixin, BaseEstimator):
     """Shared ``fit``/``transform``/``score`` of the translators.
 
-    Subclasses store their parameters (including ``n_pairs`` and ``random_state``) and define
+    Subclasses store their parameters (including ``n_pairs`` and ``seed``) and define
     ``min_pairs(d_src)``, ``_fit(X, Y, rng)`` and ``_transform(Z)``.  ``fit`` checks the
     pairs, draws the ``n_pairs`` subset and records ``n_features_in_`` (``d_src``),
     ``n_features_out_`` (``d_dst``), ``pair_indices_`` and ``n_pairs_fit_``.
@@ -255,7 +255,7 @@ class _Translator(TransformerMixin, BaseEstimator):
         """Fit on paired codes ``Z_src [N, d_src]`` and ``Z_dst [N, d_dst]``; returns ``self``."""
         Z_src, Z_dst = _check_pairs(Z_src, Z_dst)
         self._check_params()
-        rng = np.random.default_rng(check_nonnegative_int(self.random_state, "random_state"))
+        rng = np.random.default_rng(check_nonnegative_int(self.seed, "seed"))
         index = _draw_pairs(Z_src.shape[0], self.n_pairs, rng)
         self._check_enough_pairs(len(index), Z_src.shape[1])
         self.n_features_in_, self.n_features_out_ = Z_src.shape[1], Z_dst.shape[1]
@@ -294,7 +294,7 @@ class _Translator(TransformerMixin, BaseEstimator):
         return tags
 
     def _check_params(self) -> None:
-        """Validate the method's own parameters (``n_pairs`` and ``random_state`` are shared)."""
+        """Validate the method's own parameters (``n_pairs`` and ``seed`` are shared)."""
 
     def min_pairs(self, d_src: int) -> int:
         """The fewest pairs this translator can be fitted on, for ``d_src`` source dimensions
@@ -324,13 +324,13 @@ class LinearTranslator(_Translator):
     the number ``fit`` requires.
 
     Args:
-        n_pairs: fit on this many pairs drawn with ``random_state`` (``None``: all).
-        random_state: seed for the ``n_pairs`` draw.
+        n_pairs: fit on this many pairs drawn with ``seed`` (``None``: all).
+        seed: seed for the ``n_pairs`` draw.
     """
 
-    def __init__(self, n_pairs: int | None = None, random_state: int = 0):
+    def __init__(self, n_pairs: int | None = None, seed: int = 0):
         self.n_pairs = n_pairs
-        self.random_state = random_state
+        self.seed = seed
 
     def min_pairs(self, d_src: int) -> int:
         return d_src
@@ -353,14 +353,14 @@ class AffineTranslator(_Translator):
 
     Args:
         alpha: ridge penalty ``α ≥ 0``.
-        n_pairs: fit on this many pairs drawn with ``random_state`` (``None``: all).
-        random_state: seed for the ``n_pairs`` draw.
+        n_pairs: fit on this many pairs drawn with ``seed`` (``None``: all).
+        seed: seed for the ``n_pairs`` draw.
     """
 
-    def __init__(self, alpha: float = 0.0, n_pairs: int | None = None, random_state: int = 0):
+    def __init__(self, alpha: float = 0.0, n_pairs: int | None = None, seed: int = 0):
         self.alpha = alpha
         self.n_pairs = n_pairs
-        self.random_state = random_state
+        self.seed = seed
 
     def _check_params(self):
         _check_nonnegative_float(self.alpha, "alpha")
@@ -393,13 +393,13 @@ class ProcrustesTranslator(_Translator):
     requires 2 pairs, the fewest with a spread to scale.
 
     Args:
-        n_pairs: fit on this many pairs drawn with ``random_state`` (``None``: all).
-        random_state: seed for the ``n_pairs`` draw.
+        n_pairs: fit on this many pairs drawn with ``seed`` (``None``: all).
+        seed: seed for the ``n_pairs`` draw.
     """
 
-    def __init__(self, n_pairs: int | None = None, random_state: int = 0):
+    def __init__(self, n_pairs: int | None = None, seed: int = 0):
         self.n_pairs = n_pairs
-        self.random_state = random_state
+        self.seed = seed
 
     def _fit(self, X, Y, rng):
         width = max(X.shape[1], Y.shape[1])
@@ -442,8 +442,8 @@ class RelativeTranslator(_Translator):
         center: centre codes and anchors at the anchors' mean before the cosine.
         alpha: the decoder's ridge penalty ``α ≥ 0`` (sum-of-squares scale, as in
             :class:`sklearn.linear_model.Ridge`).
-        n_pairs: fit on this many pairs drawn with ``random_state`` (``None``: all).
-        random_state: seed for the ``n_pairs`` draw and then the anchor draw.
+        n_pairs: fit on this many pairs drawn with ``seed`` (``None``: all).
+        seed: seed for the ``n_pairs`` draw and then the anchor draw.
     """
 
     def __init__(
@@ -452,13 +452,13 @@ class RelativeTranslator(_Translator):
         center: bool = True,
         alpha: float = 1e-3,
         n_pairs: int | None = None,
-        random_state: int = 0,
+        seed: int = 0,
     ):
         self.n_anchors = n_anchors
         self.center = center
         self.alpha = alpha
         self.n_pairs = n_pairs
-        self.random_state = random_state
+        self.seed = seed
 
     def _check_params(self):
         if self.n_anchors is not None:
@@ -508,8 +508,8 @@ class MLPTranslator(_Translator):
     epochs run and ``loss_`` the last epoch's loss (in standardised units).
 
     The initial weights (uniform in ``±1/sqrt(fan_in)``, zero biases) and the minibatch order
-    come from a ``torch.Generator`` seeded with ``random_state``; the global torch RNG is
-    neither used nor advanced, so a fit is deterministic given ``random_state`` (and the
+    come from a ``torch.Generator`` seeded with ``seed``; the global torch RNG is
+    neither used nor advanced, so a fit is deterministic given ``seed`` (and the
     number of torch threads).  ``fit`` requires 2 pairs.
 
     Args:
@@ -520,8 +520,8 @@ class MLPTranslator(_Translator):
         weight_decay: L2 penalty (Adam's ``weight_decay``).
         batch_size: pairs per Adam step (``None``: all of them).
         tol: relative loss improvement over 25 epochs below which training stops (0: never).
-        n_pairs: fit on this many pairs drawn with ``random_state`` (``None``: all).
-        random_state: seed for the ``n_pairs`` draw, the initial weights and the batch order.
+        n_pairs: fit on this many pairs drawn with ``seed`` (``None``: all).
+        seed: seed for the ``n_pairs`` draw, the initial weights and the batch order.
     """
 
     def __init__(
@@ -534,7 +534,7 @@ class MLPTranslator(_Translator):
         batch_size: int | None = None,
         tol: float = 1e-4,
         n_pairs: int | None = None,
-        random_state: int = 0,
+        seed: int = 0,
     ):
         self.hidden_units = hidden_units
         self.hidden_layers = hidden_layers
@@ -544,7 +544,7 @@ class MLPTranslator(_Translator):
         self.batch_size = batch_size
         self.tol = tol
         self.n_pairs = n_pairs
-        self.random_state = random_state
+        self.seed = seed
 
     def _check_params(self):
         check_positive_int(self.hidden_units, "hidden_units")
@@ -560,7 +560,7 @@ class MLPTranslator(_Translator):
         self.x_scaler_, self.y_scaler_ = StandardScaler().fit(X), StandardScaler().fit(Y)
         inputs = torch.as_tensor(self.x_scaler_.transform(X), dtype=torch.float32)
         targets = torch.as_tensor(self.y_scaler_.transform(Y), dtype=torch.float32)
-        generator = torch.Generator().manual_seed(int(self.random_state))
+        generator = torch.Generator().manual_seed(int(self.seed))
         self.net_ = _regression_mlp(
             X.shape[1], int(self.hidden_units), int(self.hidden_layers), Y.shape[1], generator
         )
@@ -658,13 +658,13 @@ class OrthogonalAligner(_Translator):
     same width: compose it with a ``dim_matcher`` in :class:`Translator` otherwise.
 
     Args:
-        n_pairs: fit on this many pairs drawn with ``random_state`` (``None``: all).
-        random_state: seed for the ``n_pairs`` draw.
+        n_pairs: fit on this many pairs drawn with ``seed`` (``None``: all).
+        seed: seed for the ``n_pairs`` draw.
     """
 
-    def __init__(self, n_pairs: int | None = None, random_state: int = 0):
+    def __init__(self, n_pairs: int | None = None, seed: int = 0):
         self.n_pairs = n_pairs
-        self.random_state = random_state
+        self.seed = seed
 
     def _fit(self, X, Y, rng):
         if X.shape[1] != Y.shape[1]:
@@ -723,8 +723,8 @@ class Translator(_Translator):
             scikit-learn scaler), or ``None``.
         dim_matcher: a transform applied to both sides to give them one width
             (:class:`ZeroPadding`), or ``None``.
-        n_pairs: fit on this many pairs drawn with ``random_state`` (``None``: all).
-        random_state: seed for the ``n_pairs`` draw.
+        n_pairs: fit on this many pairs drawn with ``seed`` (``None``: all).
+        seed: seed for the ``n_pairs`` draw.
     """
 
     def __init__(
@@ -734,14 +734,14 @@ class Translator(_Translator):
         dst_transform=None,
         dim_matcher=None,
         n_pairs: int | None = None,
-        random_state: int = 0,
+        seed: int = 0,
     ):
         self.aligner = aligner
         self.src_transform = src_transform
         self.dst_transform = dst_transform
         self.dim_matcher = dim_matcher
         self.n_pairs = n_pairs
-        self.random_state = random_state
+        self.seed = seed
 
     def _aligner(self):
         return AffineTranslator() if self.aligner is None else self.aligner
@@ -793,7 +793,7 @@ class Translator(_Translator):
 
 def translator_preset(name: str, **params) -> Translator:
     """The named translator (one of :data:`TRANSLATORS` but ``"mlp"``) as a composed
-    :class:`Translator`, with ``params`` for the composition (``n_pairs``, ``random_state``):
+    :class:`Translator`, with ``params`` for the composition (``n_pairs``, ``seed``):
 
     * ``"linear"``: ``Translator(LinearTranslator())``;
     * ``"affine"``: ``Translator(AffineTranslator())``;

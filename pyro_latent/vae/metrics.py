@@ -93,7 +93,7 @@ def evaluate_elbo(
     model: LatentModel,
     images: torch.Tensor,
     *,
-    num_particles: int = 1,
+    n_particles: int = 1,
     batch_size: int = 1000,
     seed: int = 0,
 ) -> float:
@@ -101,7 +101,7 @@ def evaluate_elbo(
     :class:`~pyro_latent.core.latent_model.LatentModel` with a posterior and a likelihood,
     via ``TraceMeanField_ELBO`` on the model's :func:`~pyro_latent.core.latent_model.
     elbo_programs`."""
-    num_particles = check_positive_int(num_particles, "num_particles")
+    n_particles = check_positive_int(n_particles, "n_particles")
     batch_size = check_positive_int(batch_size, "batch_size")
     seed = check_nonnegative_int(seed, "seed")
     if not isinstance(images, torch.Tensor) or images.ndim < 2 or images.shape[0] == 0:
@@ -114,7 +114,7 @@ def evaluate_elbo(
     if not bool(torch.isfinite(images).all()):
         raise ValueError("images contain NaN or infinite values")
     model_fn, guide_fn = elbo_programs(model)
-    elbo = TraceMeanField_ELBO(num_particles=num_particles, vectorize_particles=False)
+    elbo = TraceMeanField_ELBO(num_particles=n_particles, vectorize_particles=False)
     total = 0.0
     with pyro.get_param_store().scope(), torch.no_grad(), torch.random.fork_rng():
         torch.manual_seed(seed)
@@ -198,7 +198,7 @@ def correlations(enc: Encodings, seed: int = 0) -> dict:
 
 
 def summarize(
-    vae: LatentModel, images: torch.Tensor, *, seed: int = 0, num_particles: int = 1
+    vae: LatentModel, images: torch.Tensor, *, seed: int = 0, n_particles: int = 1
 ) -> dict:
     """Every number above for one VAE on ``images`` (plain types, JSON-ready)."""
     enc = encode_dataset(vae, images)
@@ -206,7 +206,7 @@ def summarize(
     kl = kl_per_dim(enc)
     corr = correlations(enc, seed=seed)
     return {
-        "test_elbo": evaluate_elbo(vae, images, seed=seed, num_particles=num_particles),
+        "test_elbo": evaluate_elbo(vae, images, seed=seed, n_particles=n_particles),
         "activity": act.tolist(),
         "kl_per_dim": kl.tolist(),
         "active_units": int((act > ACTIVE_THRESHOLD).sum()),

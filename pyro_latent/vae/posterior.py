@@ -64,7 +64,7 @@ __all__ = [
 # in each half; ArviZ's R-hat compares chains, so it needs two of them.
 MIN_NUTS_SAMPLES = 4
 MIN_CHECK_CHAINS = 2
-NUTS_OPTIONS = ("num_samples", "warmup_steps", "num_chains", "spread")
+NUTS_OPTIONS = ("n_samples", "warmup_steps", "n_chains", "spread")
 
 
 def _check_callable(f, name: str) -> None:
@@ -108,7 +108,7 @@ def vae_log_joint(vae, x: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor
 
 
 class ImportanceEstimate(dict):
-    """``{"log_evidence", "elbo", "gap", "ess", "num_samples"}``: the importance-sampled
+    """``{"log_evidence", "elbo", "gap", "ess", "n_samples"}``: the importance-sampled
     ``log p(x)``, the ELBO from the same draws, their difference, and the weights' effective
     sample size."""
 
@@ -116,7 +116,7 @@ class ImportanceEstimate(dict):
 def importance_log_evidence(
     log_joint: Callable[[torch.Tensor], torch.Tensor],
     proposal: torch.distributions.Distribution,
-    num_samples: int,
+    n_samples: int,
     *,
     seed: int = 0,
 ) -> ImportanceEstimate:
@@ -140,7 +140,7 @@ def importance_log_evidence(
             f"{tuple(proposal.batch_shape)} (wrap independent dimensions in "
             "torch.distributions.Independent(..., 1))"
         )
-    K = check_positive_int(num_samples, "num_samples")
+    K = check_positive_int(n_samples, "n_samples")
     seed = check_nonnegative_int(seed, "seed")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -161,20 +161,20 @@ def importance_log_evidence(
         elbo=elbo,
         gap=log_evidence - elbo,
         ess=float(1 / normalised.square().sum()),
-        num_samples=K,
+        n_samples=K,
     )
 
 
-def vae_log_evidence(vae, x: torch.Tensor, num_samples: int = 1000, *, seed: int = 0):
+def vae_log_evidence(vae, x: torch.Tensor, n_samples: int = 1000, *, seed: int = 0):
     """:func:`importance_log_evidence` for one observation with the model's own encoder
     ``q(z | x)`` as proposal (a :class:`TypeError` for a deterministic encoder)."""
     _, loc, scale = _one_observation(vae, x)
     scale = require_posterior(scale, purpose="importance sampling with the guide")
     proposal = torch.distributions.Independent(torch.distributions.Normal(loc[0], scale[0]), 1)
-    return importance_log_evidence(vae_log_joint(vae, x), proposal, num_samples, seed=seed)
+    return importance_log_evidence(vae_log_joint(vae, x), proposal, n_samples, seed=seed)
 
 
-def _one_chain(log_joint, start, num_samples, warmup_steps, seed, threads):
+def _one_chain(log_joint, start, n_samples, warmup_steps, seed, threads):
     """One NUTS chain from ``start``; ``(draws [N, D], diverging [N])``.  Seeds itself, so a
     chain gives the same draws in this process or in a worker."""
     before = torch.get_num_threads()
@@ -188,13 +188,13 @@ def _one_chain(log_joint, start, num_samples, warmup_steps, seed, threads):
         kernel = NUTS(potential_fn=potential, adapt_step_size=True, adapt_mass_matrix=True)
         mcmc = MCMC(
             kernel,
-            num_samples=num_samples,
+            num_samples=n_samples,
             warmup_steps=warmup_steps,
             initial_params={"z": start},
             disable_progbar=True,
         )
         mcmc.run()
-        diverging = np.zeros(num_samples, dtype=bool)
+        diverging = np.zeros(n_samples, dtype=bool)
         diverging[mcmc.diagnostics()["divergences"]["chain 0"]] = True
         return mcmc.get_samples()["z"].detach().double().numpy(), diverging
     finally:
@@ -205,9 +205,9 @@ def nuts_chains(
     log_joint: Callable[[torch.Tensor], torch.Tensor],
     initial: torch.Tensor,
     *,
-    num_samples: int = 200,
+    n_samples: int = 200,
     warmup_steps: int = 200,
-    num_chains: int = 4,
+    n_chains: int = 4,
     spread: float = 1.0,
     seed: int = 0,
     n_jobs: int = 1,
@@ -220,16 +220,16 @@ def nuts_chains(
     ``n_jobs > 1`` the chains run in joblib worker processes with one torch thread each; the
     draws are the same as in one process (each chain carries its own seed and thread count).
 
-    ``num_samples`` must be at least 4 (Pyro's split R-hat, run on every chain, needs two draws
+    ``n_samples`` must be at least 4 (Pyro's split R-hat, run on every chain, needs two draws
     in each half of a chain); R-hat across chains (``az.rhat``, ``az.summary``) also needs
-    ``num_chains ≥ 2``.  Bad arguments are a ``ValueError`` naming them.
+    ``n_chains ≥ 2``.  Bad arguments are a ``ValueError`` naming them.
     """
     from joblib import Parallel, delayed
 
     _check_callable(log_joint, "log_joint")
-    num_samples = _check_num_samples(num_samples)
+    n_samples = _check_n_samples(n_samples)
     warmup_steps = check_nonnegative_int(warmup_steps, "warmup_steps")
-    num_chains = check_positive_int(num_chains, "num_chains")
+    n_chains = check_positive_int(n_chains, "n_chains")
     seed = check_nonnegative_int(seed, "seed")
     n_jobs = check_positive_int(n_jobs, "n_jobs")
     try:
@@ -250,16 +250,16 @@ def nuts_chains(
         )
     check_nonnegative_float(spread, "spread")
     noise = torch.randn(
-        num_chains, initial.numel(), generator=torch.Generator().manual_seed(seed)
+        n_chains, initial.numel(), generator=torch.Generator().manual_seed(seed)
     ).to(initial.dtype)
     tasks = [
-        (log_joint, initial + spread * noise[c], num_samples, warmup_steps, seed * 1000 + c, 1)
-        for c in range(num_chains)
+        (log_joint, initial + spread * noise[c], n_samples, warmup_steps, seed * 1000 + c, 1)
+        for c in range(n_chains)
     ]
     if n_jobs == 1:
         chains = [_one_chain(*task) for task in tasks]
     else:
-        chains = Parallel(n_jobs=min(n_jobs, num_chains))(delayed(_one_chain)(*t) for t in tasks)
+        chains = Parallel(n_jobs=min(n_jobs, n_chains))(delayed(_one_chain)(*t) for t in tasks)
     return az.from_dict(
         posterior={"z": np.stack([draws for draws, _ in chains])},
         sample_stats={"diverging": np.stack([diverging for _, diverging in chains])},
@@ -268,12 +268,12 @@ def nuts_chains(
     )
 
 
-def _check_num_samples(num_samples) -> int:
-    out = check_positive_int(num_samples, "num_samples")
+def _check_n_samples(n_samples) -> int:
+    out = check_positive_int(n_samples, "n_samples")
     if out < MIN_NUTS_SAMPLES:
         raise ValueError(
-            f"num_samples must be at least {MIN_NUTS_SAMPLES} (Pyro's split R-hat needs two "
-            f"draws in each half of every chain), got {num_samples!r}"
+            f"n_samples must be at least {MIN_NUTS_SAMPLES} (Pyro's split R-hat needs two "
+            f"draws in each half of every chain), got {n_samples!r}"
         )
     return out
 
@@ -336,15 +336,15 @@ def _check_nuts_options(nuts) -> None:
             f"nuts has unknown option(s) {', '.join(repr(k) for k in unknown)}; allowed keys: "
             f"{', '.join(NUTS_OPTIONS)}{hint}"
         )
-    if "num_samples" in nuts:
-        _check_num_samples(nuts["num_samples"])
-    default_chains = inspect.signature(nuts_chains).parameters["num_chains"].default
-    num_chains = nuts.get("num_chains", default_chains)
-    chains = check_positive_int(num_chains, "nuts['num_chains']")
+    if "n_samples" in nuts:
+        _check_n_samples(nuts["n_samples"])
+    default_chains = inspect.signature(nuts_chains).parameters["n_chains"].default
+    n_chains = nuts.get("n_chains", default_chains)
+    chains = check_positive_int(n_chains, "nuts['n_chains']")
     if chains < MIN_CHECK_CHAINS:
         raise ValueError(
-            f"nuts['num_chains'] must be at least {MIN_CHECK_CHAINS}: posterior_check reports "
-            f"R-hat, which compares chains; got {num_chains!r}"
+            f"nuts['n_chains'] must be at least {MIN_CHECK_CHAINS}: posterior_check reports "
+            f"R-hat, which compares chains; got {n_chains!r}"
         )
     if "warmup_steps" in nuts:
         check_nonnegative_int(nuts["warmup_steps"], "nuts['warmup_steps']")
@@ -365,7 +365,7 @@ def posterior_check(
     (:func:`standardised_offset` of the encoder mean), ``importance`` and ``posterior_mean``.
 
     ``nuts`` may hold only :data:`NUTS_OPTIONS` (``seed`` and ``n_jobs`` are this function's
-    own arguments); R-hat needs ``num_chains ≥ 2`` and ``num_samples ≥ 4``.  Anything else is a
+    own arguments); R-hat needs ``n_chains ≥ 2`` and ``n_samples ≥ 4``.  Anything else is a
     ``ValueError`` naming the option, checked before any sampling.
     """
 

@@ -267,7 +267,7 @@ def smallest_invertible_window(
     if max_window is None:
         max_window = src_model.world.period + 1
     max_window = check_positive_int(max_window, "max_window")
-    eye = torch.eye(src_model.world.num_states, dtype=torch.float64)
+    eye = torch.eye(src_model.world.n_states, dtype=torch.float64)
     for T in range(1, max_window + 1):
         if torch.allclose(translation_matrix(src_model, dst_model, T), eye, atol=atol):
             return T
@@ -299,7 +299,7 @@ def transfer_concept(
     _check_pair(src_model, dst_model)
     if matrix is None:
         matrix = translation_matrix(src_model, dst_model, T)
-    S = src_model.world.num_states
+    S = src_model.world.n_states
     if not isinstance(matrix, torch.Tensor) or tuple(matrix.shape) != (S, S):
         shape = tuple(matrix.shape) if isinstance(matrix, torch.Tensor) else type(matrix).__name__
         raise ValueError(
@@ -309,7 +309,7 @@ def transfer_concept(
     prior = last_step_prior(src_model, T)
     joint = prior[:, None] * matrix  # p(l_src, l_dst)
     values = concept_values(concept, src_model)
-    one_hot = torch.nn.functional.one_hot(values, concept.num_values(src_model.world)).double()
+    one_hot = torch.nn.functional.one_hot(values, concept.n_values(src_model.world)).double()
     numerator = joint.T @ one_hot
     return numerator / numerator.sum(-1, keepdim=True)
 
@@ -343,7 +343,7 @@ class TransferredIdentifier(ClassifierMixin, BaseEstimator):
         self.proba_ = transfer_concept(
             concept, self.src_model, self.dst_model, self.window, matrix=self.matrix_
         )
-        self.classes_ = np.arange(concept.num_values(self.src_model.world))
+        self.classes_ = np.arange(concept.n_values(self.src_model.world))
         return self
 
     def _check_fitted(self):

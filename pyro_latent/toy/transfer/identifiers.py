@@ -74,7 +74,7 @@ class TorchMLPClassifier(ClassifierMixin, BaseEstimator):
         learning_rate: Adam's step size.
         weight_decay: L2 penalty (Adam's ``weight_decay``).
         tol: stop once the training loss falls below ``tol`` (checked every 25 epochs).
-        random_state: seed for the initial weights.
+        seed: seed for the initial weights.
     """
 
     def __init__(
@@ -84,14 +84,14 @@ class TorchMLPClassifier(ClassifierMixin, BaseEstimator):
         learning_rate: float = 0.03,
         weight_decay: float = 0.0,
         tol: float = 1e-3,
-        random_state: int = 0,
+        seed: int = 0,
     ):
         self.hidden_units = hidden_units
         self.max_epochs = max_epochs
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
         self.tol = tol
-        self.random_state = random_state
+        self.seed = seed
 
     def fit(self, X, y, sample_weight=None):
         """Fit on ``X [N, F]``, ``y [N]``; ``sample_weight`` weights the mean cross-entropy (a
@@ -101,7 +101,7 @@ class TorchMLPClassifier(ClassifierMixin, BaseEstimator):
         self.classes_, target = np.unique(y, return_inverse=True)
         weight = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, float)
         weight = torch.as_tensor(weight / weight.sum(), dtype=torch.float32)
-        generator = torch.Generator().manual_seed(int(self.random_state))
+        generator = torch.Generator().manual_seed(int(self.seed))
         self.net_ = _mlp(X.shape[1], self.hidden_units, len(self.classes_), generator)
         inputs = torch.as_tensor(X, dtype=torch.float32)
         labels = torch.as_tensor(target, dtype=torch.long)
@@ -151,7 +151,7 @@ def make_learner(name: str, seed: int = 0):
     if name == "tree":
         return DecisionTreeClassifier(random_state=seed)
     if name == "mlp":
-        return TorchMLPClassifier(random_state=seed)
+        return TorchMLPClassifier(seed=seed)
     if name == "logistic":
         return LogisticRegression(C=100.0, max_iter=2000)
     raise ValueError(f"unknown learner {name!r}; available: {', '.join(LEARNERS)}")
@@ -204,7 +204,7 @@ def transfer_data(
     src_model,
     dst_model,
     window: int,
-    num_samples: int,
+    n_samples: int,
     concept_names,
     *,
     seed: int = 0,
@@ -213,11 +213,11 @@ def transfer_data(
     """Sample ``(o, l_s)`` from the source program, decode ``l_d`` with the destination program
     (``decode="map"`` or ``"sample"``), and label with every concept in ``concept_names``."""
     T = check_positive_int(window, "window")
-    num_samples = check_positive_int(num_samples, "num_samples")
+    n_samples = check_positive_int(n_samples, "n_samples")
     if decode not in ("map", "sample"):
         raise ValueError(f"decode must be 'map' or 'sample', got {decode!r}")
     pyro.set_rng_seed(seed)
-    src_latents, obs = src_model.sample(T, num_samples)
+    src_latents, obs = src_model.sample(T, n_samples)
     dst_latents = _decode_last(dst_model, obs, decode)
     world = src_model.world
     labels = {
@@ -228,9 +228,9 @@ def transfer_data(
 
 
 # =============================================================================== scoring
-def _full_proba(learner, features: np.ndarray, num_values: int) -> np.ndarray:
-    """``predict_proba`` spread over all ``num_values`` classes (unseen ones get zero)."""
-    proba = np.zeros((features.shape[0], num_values))
+def _full_proba(learner, features: np.ndarray, n_values: int) -> np.ndarray:
+    """``predict_proba`` spread over all ``n_values`` classes (unseen ones get zero)."""
+    proba = np.zeros((features.shape[0], n_values))
     proba[:, np.asarray(learner.classes_, dtype=int)] = learner.predict_proba(features)
     return proba
 

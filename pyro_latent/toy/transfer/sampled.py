@@ -85,25 +85,25 @@ class MonteCarloTranslation:
     """Samples ``l_dst ~ p(l_dst | l_src)``: ``samples[j, s]`` is the ``j``-th draw for source
     state ``s`` (a destination state index)."""
 
-    samples: torch.Tensor  # [num_samples, S] long
+    samples: torch.Tensor  # [n_samples, S] long
     window: int
 
-    def matrix(self, num_samples: int | None = None) -> torch.Tensor:
-        """The estimate ``M̂ [S, S]`` from the first ``num_samples`` draws (all by default)."""
-        if num_samples is not None:
-            num_samples = check_positive_int(num_samples, "num_samples")
-            if num_samples > self.samples.shape[0]:
+    def matrix(self, n_samples: int | None = None) -> torch.Tensor:
+        """The estimate ``M̂ [S, S]`` from the first ``n_samples`` draws (all by default)."""
+        if n_samples is not None:
+            n_samples = check_positive_int(n_samples, "n_samples")
+            if n_samples > self.samples.shape[0]:
                 raise ValueError(
-                    f"num_samples = {num_samples} exceeds the {self.samples.shape[0]} draws held"
+                    f"n_samples = {n_samples} exceeds the {self.samples.shape[0]} draws held"
                 )
-        draws = self.samples[:num_samples]
+        draws = self.samples[:n_samples]
         S = self.samples.shape[1]
         counts = torch.nn.functional.one_hot(draws, S).double().sum(0)
         return counts / counts.sum(-1, keepdim=True)
 
-    def tv_to(self, exact: torch.Tensor, num_samples: int | None = None) -> float:
+    def tv_to(self, exact: torch.Tensor, n_samples: int | None = None) -> float:
         """Mean over source states of ``TV(M̂[s, ·], M[s, ·])``."""
-        return float(total_variation(self.matrix(num_samples), exact).mean())
+        return float(total_variation(self.matrix(n_samples), exact).mean())
 
     def to_inference_data(self, labels=None):
         """The draws as ArviZ ``InferenceData``: posterior variable ``dst_state`` with dims
@@ -133,13 +133,13 @@ def monte_carlo_translation(
     src_model,
     dst_model,
     window: int,
-    num_samples: int,
+    n_samples: int,
     *,
     seed: int = 0,
     batch_size: int = 8192,
     progress: bool = False,
 ) -> MonteCarloTranslation:
-    """Sampled ``p(l_dst | l_src)``: for each source state, ``num_samples`` observation windows
+    """Sampled ``p(l_dst | l_src)``: for each source state, ``n_samples`` observation windows
     from the source model (``src_model.sample`` started where the window that ends in that state
     starts) and one posterior draw of the destination latent for each
     (``dst_model.sample_posterior``: forward-filtering backward-sampling over the compiled tables
@@ -150,31 +150,31 @@ def monte_carlo_translation(
     and reseed, Pyro's global RNG with ``seed``.
     """
     T = check_positive_int(window, "window")
-    num_samples = check_positive_int(num_samples, "num_samples")
+    n_samples = check_positive_int(n_samples, "n_samples")
     seed = check_nonnegative_int(seed, "seed")
     batch_size = check_positive_int(batch_size, "batch_size")
     _check_pair(src_model, dst_model)
     _check_noise_pair(src_model, dst_model)
     pyro.set_rng_seed(seed)
     generator = torch.Generator().manual_seed(seed)
-    S = src_model.world.num_states
-    last = torch.arange(S).repeat(num_samples)  # draw-major: row j*S + s
+    S = src_model.world.n_states
+    last = torch.arange(S).repeat(n_samples)  # draw-major: row j*S + s
     out = []
     for start in _batches(len(last), batch_size, progress, f"Monte Carlo T={T}"):
         chunk = last[start : start + batch_size]
         obs = _sample_windows(src_model, chunk, T, generator)
         draws = dst_model.sample_posterior(obs, 1)[0, :, -1]
         out.append(dst_model.latent_index(draws))
-    samples = torch.cat(out).reshape(num_samples, S)
+    samples = torch.cat(out).reshape(n_samples, S)
     return MonteCarloTranslation(samples, T)
 
 
-def expected_tv(matrix: torch.Tensor, num_samples: int) -> float:
+def expected_tv(matrix: torch.Tensor, n_samples: int) -> float:
     """Leading-order ``E[TV]`` of an ``n``-draw empirical row: ``½ Σ_k sqrt(2 p_k(1-p_k) / (π n))``
     averaged over rows (the ``1/√n`` reference line)."""
-    num_samples = check_positive_int(num_samples, "num_samples")
+    n_samples = check_positive_int(n_samples, "n_samples")
     p = matrix.clamp(0, 1)
-    per_row = 0.5 * torch.sqrt(2 * p * (1 - p) / (math.pi * num_samples)).sum(-1)
+    per_row = 0.5 * torch.sqrt(2 * p * (1 - p) / (math.pi * n_samples)).sum(-1)
     return float(per_row.mean())
 
 
@@ -200,14 +200,14 @@ class RaoBlackwellTranslation:
         standard_error: ``[S, S]`` ``sd_j(p_d(s' | o^{(j, s)})) / √N`` (``ddof = 1``).
         diagonal_draws: ``[N, S]`` the per-draw diagonal ``p_d(l_{T-1} = s | o^{(j, s)})``.
         window: ``T``.
-        num_samples: ``N``, windows per source state.
+        n_samples: ``N``, windows per source state.
     """
 
     matrix: torch.Tensor
     standard_error: torch.Tensor
     diagonal_draws: torch.Tensor
     window: int
-    num_samples: int
+    n_samples: int
 
     def distance_from_identity(self) -> Estimate:
         """``1 - (1/S) Σ_s M̂[s, s]`` and its standard error ``sqrt(Σ_s se[s, s]²) / S`` (the
@@ -255,7 +255,7 @@ class RaoBlackwellTranslation:
             },
             attrs={
                 "window": self.window,
-                "num_samples": self.num_samples,
+                "n_samples": self.n_samples,
                 "estimand": "p(l_dst at T-1 | l_src at T-1), Rao-Blackwellised",
                 "distance_from_identity": distance,
                 "distance_standard_error": se,
@@ -267,7 +267,7 @@ def rao_blackwell_translation(
     src_model,
     dst_model,
     window: int,
-    num_samples: int,
+    n_samples: int,
     *,
     seed: int = 0,
     batch_size: int = 1024,
@@ -275,7 +275,7 @@ def rao_blackwell_translation(
 ) -> RaoBlackwellTranslation:
     """Rao–Blackwellised ``p(l_dst | l_src)`` with standard errors (see the module docstring).
 
-    For each source state, ``num_samples`` windows from ``p_src(o | l_{T-1} = s)`` (forward samples
+    For each source state, ``n_samples`` windows from ``p_src(o | l_{T-1} = s)`` (forward samples
     of ``src_model``), each contributing the destination's exact last-step posterior
     ``p_dst(l_{T-1} | o)`` from its compiled forward–backward.  Deterministic given ``seed`` (a
     private ``torch.Generator``; no global RNG is touched).  ``batch_size`` windows are processed
@@ -286,13 +286,13 @@ def rao_blackwell_translation(
     different worlds, or a noisy source with a noise-free destination.
     """
     T = check_positive_int(window, "window")
-    N = check_int(num_samples, "num_samples", minimum=2)
+    N = check_int(n_samples, "n_samples", minimum=2)
     seed = check_nonnegative_int(seed, "seed")
     batch_size = check_positive_int(batch_size, "batch_size")
     _check_pair(src_model, dst_model)
     _check_noise_pair(src_model, dst_model)
     generator = torch.Generator().manual_seed(seed)
-    S = src_model.world.num_states
+    S = src_model.world.n_states
     hmm = dst_model.hmm
     last = torch.arange(S).repeat(N)  # draw-major: row j*S + s
     total = torch.zeros(S, S, dtype=torch.float64)
@@ -319,5 +319,5 @@ def rao_blackwell_translation(
         standard_error=(variance / N).sqrt(),
         diagonal_draws=diagonal.reshape(N, S),
         window=T,
-        num_samples=N,
+        n_samples=N,
     )
