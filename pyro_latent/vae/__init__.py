@@ -3,6 +3,7 @@
 >>> from pyro_latent.vae import load_fashion_mnist, train_vae, load_vae
 >>> train = load_fashion_mnist(train=True)                       # doctest: +SKIP
 >>> vae = train_vae("small", train, epochs=20, seed=0)             # doctest: +SKIP
+>>> runs = train_ensemble("small", train, epochs=20, seeds=[0, 1, 2])  # doctest: +SKIP
 >>> vae = load_vae("small", seed=0)                                # doctest: +SKIP
 >>> loc, scale = vae.encode(train.images[:8]); probs = vae.decode(loc)  # doctest: +SKIP
 """
@@ -15,6 +16,7 @@ from pyro_latent.vae.data import (
     load_fashion_mnist,
     prepare_fashion_mnist,
 )
+from pyro_latent.vae.ensemble import EnsembleFailedError, VAEEnsemble, train_ensemble
 from pyro_latent.vae.model import PRESETS, VAE, VAEConfig, get_preset
 from pyro_latent.vae.training import (
     Checkpoint,
@@ -37,15 +39,18 @@ __all__ = [
     "CheckpointError",
     "CheckpointMismatchError",
     "DataNotFoundError",
+    "EnsembleFailedError",
     "ImageData",
     "UnfinishedRunWarning",
     "VAEConfig",
+    "VAEEnsemble",
     "checkpoint_path",
     "get_preset",
     "load_fashion_mnist",
     "load_vae",
     "prepare_fashion_mnist",
     "read_checkpoint",
+    "train_ensemble",
     "train_vae",
     "write_checkpoint",
 ]

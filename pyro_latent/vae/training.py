@@ -349,6 +349,15 @@ def load_vae(
 # --- training -------------------------------------------------------------------------------
 
 
+def resolve_config(config: VAEConfig | str) -> VAEConfig:
+    """``config`` itself, or the preset it names (:func:`get_preset`); anything else is a
+    :class:`TypeError`."""
+    config = get_preset(config) if isinstance(config, str) else config
+    if not isinstance(config, VAEConfig):
+        raise TypeError(f"config must be a VAEConfig or a preset name; got {type(config).__name__}")
+    return config
+
+
 def _check_seed(seed) -> int:
     return check_nonnegative_int(seed, "seed")
 
@@ -416,9 +425,7 @@ def train_vae(
 
     The returned VAE carries ``history_``: the mean training ELBO (nats/image) of each epoch.
     """
-    config = get_preset(config) if isinstance(config, str) else config
-    if not isinstance(config, VAEConfig):
-        raise TypeError(f"config must be a VAEConfig or a preset name; got {type(config).__name__}")
+    config = resolve_config(config)
     epochs = check_positive_int(epochs, "epochs")
     seed = _check_seed(seed)
     device = resolve_device(device)
