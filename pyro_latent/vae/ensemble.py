@@ -20,7 +20,9 @@ independent optimisers; the loss is the sum of the runs' own losses
     L = Σ_r L_r,   L_r = Σ_{n∈B_r} [KL(q_φr(z | x_rn) ‖ N(0, I)) - log p_θr(x_rn | z_rn)],
 
 and since the runs share no parameter, ``∂L/∂θ_r = ∂L_r/∂θ_r``: each run gets exactly its own
-gradient.
+gradient.  The Bernoulli log-density is :class:`~pyro_latent.vae.model.GreyBernoulli`'s, the
+same value as ``VAE.likelihood``'s in a form about four times faster on the CPU (tested against
+torch's binary cross-entropy).
 
 **A run is still its seed.**  Run ``r`` starts from the weights :func:`train_vae` draws for its
 seed, shuffles its own minibatches with its own generator (the same :func:`make_loader`), and
@@ -55,7 +57,7 @@ from tqdm.auto import tqdm
 
 from pyro_latent.core.checks import check_positive_int
 from pyro_latent.vae.data import N_PIXELS, ImageData
-from pyro_latent.vae.model import VAE, VAEConfig
+from pyro_latent.vae.model import VAE, GreyBernoulli, VAEConfig
 from pyro_latent.vae.training import (
     DEFAULT_RUNS_DIR,
     Checkpoint,
@@ -215,7 +217,7 @@ class VAEEnsemble(nn.Module):
         """:meth:`VAE.likelihood`, over stacked logits."""
         if self.config.likelihood == "continuous_bernoulli":
             return dist.ContinuousBernoulli(logits=logits).to_event(1)
-        return dist.Bernoulli(logits=logits, validate_args=False).to_event(1)
+        return GreyBernoulli(logits=logits).to_event(1)
 
     def model(self, x: torch.Tensor) -> None:
         """``z_rn ~ N(0, I)``, ``x_rn ~ p_θr(x | z_rn)`` for ``x [R, B, 784]``."""

@@ -49,6 +49,45 @@ from pyro_latent.vae.data import N_PIXELS
 LIKELIHOODS = ("bernoulli", "continuous_bernoulli")
 
 
+class _BernoulliLogDensity(torch.autograd.Function):
+    r"""``log p(x | l) = x l - softplus(l)`` elementwise, with the gradient written out.
+
+    ``softplus(l) = relu(l) - log σ(|l|)`` and ``σ(|l|) ∈ [½, 1]``, so the log is of a number
+    near 1 and the form is exact up to rounding (at most a few 1e-7 per pixel in float32).  The
+    gradients are ``∂/∂l = x - σ(l)`` and ``∂/∂x = l``.  PyTorch's
+    ``binary_cross_entropy_with_logits`` computes the same value through ``log_sigmoid``, which
+    is not vectorised on many CPUs: this form is about four times faster, forward and backward,
+    and the log-density is most of the cost of a small VAE's training step.  ``backward`` is
+    made of differentiable torch operations, so second derivatives work too."""
+
+    @staticmethod
+    def forward(ctx, logits, value):
+        ctx.save_for_backward(logits, value)
+        return value * logits - logits.clamp(min=0) + torch.sigmoid(logits.abs()).log()
+
+    @staticmethod
+    def backward(ctx, grad):
+        logits, value = ctx.saved_tensors
+        grad_logits = grad * (value - torch.sigmoid(logits)) if ctx.needs_input_grad[0] else None
+        grad_value = grad * logits if ctx.needs_input_grad[1] else None
+        return grad_logits, grad_value
+
+
+class GreyBernoulli(dist.Bernoulli):
+    r"""``Bernoulli(logits)`` whose ``log_prob`` also takes grey values ``x ∈ [0, 1]``:
+
+        log p(x | l) = x log σ(l) + (1 - x) log(1 - σ(l)) = x l - softplus(l),
+
+    minus the binary cross-entropy the post trains with, computed in a faster exact form
+    (:class:`_BernoulliLogDensity`).  Sampling and every other method are ``Bernoulli``'s.
+    ``log_prob`` does not check the support: grey values are not in ``{0, 1}``, which is the
+    point."""
+
+    def log_prob(self, value):
+        logits, value = torch.broadcast_tensors(self.logits, value)
+        return _BernoulliLogDensity.apply(logits, value)
+
+
 def _is_int(value) -> bool:
     return as_int(value) is not None
 
@@ -216,7 +255,8 @@ class VAE(nn.Module):
         if self.config.likelihood == "continuous_bernoulli":
             return dist.ContinuousBernoulli(logits=logits).to_event(1)
         # Grey values are not in the Bernoulli support {0, 1}: skip that check; the log-density
-        # is then exactly minus the binary cross-entropy.
+        # is then exactly minus the binary cross-entropy.  (GreyBernoulli computes the same
+        # faster; the study's single runs keep this form until their results are regenerated.)
         return dist.Bernoulli(logits=logits, validate_args=False).to_event(1)
 
     def model(self, x: torch.Tensor) -> None:
