@@ -141,3 +141,114 @@ def test_a_finished_checkpoint_of_other_images_is_refused(images, tmp_path):
     # the same images, as 28×28 or flat, load it
     again = train_many(one, images[:200].reshape(200, 28, 28), tmp_path, n_jobs=1, progress=False)
     assert set(again) == {"tiny-0"}
+
+
+# --- ensembles=True: one train_ensemble per configuration ---------------------------------------
+
+ENSEMBLE_RUNS = [*RUNS, TrainingRun(TINY, 2, 2)]
+
+
+def ensemble_states(runs_dir, runs=ENSEMBLE_RUNS) -> dict:
+    out = {}
+    for run in runs:
+        ckpt = read_checkpoint(checkpoint_path(run.config, run.seed, runs_dir))
+        out[run.name] = (ckpt.model_state, ckpt.history, ckpt.epoch)
+    return out
+
+
+@pytest.fixture(scope="module")
+def grouped(images, tmp_path_factory):
+    runs_dir = tmp_path_factory.mktemp("ensembles")
+    vaes = train_many(ENSEMBLE_RUNS, images, runs_dir, n_jobs=1, progress=False, ensembles=True)
+    assert sorted(vaes) == sorted(run.name for run in ENSEMBLE_RUNS)
+    return runs_dir, ensemble_states(runs_dir)
+
+
+def test_ensembles_train_what_train_ensemble_trains(images, grouped, tmp_path):
+    from pyro_latent.vae import train_ensemble
+
+    runs_dir, states_ = grouped
+    assert read_checkpoint(checkpoint_path(TINY, 1, runs_dir)).extra["ensemble"] == [
+        "tiny-0",
+        "tiny-1",
+        "tiny-2",
+    ]
+    direct = train_ensemble(TINY, images, 2, [0, 1, 2], checkpoint_dir=tmp_path, progress=False)
+    direct += train_ensemble(WIDER, images, 2, [0], checkpoint_dir=tmp_path, progress=False)
+    assert_same(ensemble_states(tmp_path), states_)
+    assert [v.history_ for v in direct[:3]] == [states_[f"tiny-{s}"][1] for s in range(3)]
+
+
+def test_ensemble_runs_do_not_depend_on_their_companions(images, grouped, tmp_path):
+    """tiny-1 alone (an ensemble of one) has bitwise the weights it has among three seeds."""
+    _, states_ = grouped
+    alone = [TrainingRun(TINY, 1, 2)]
+    train_many(alone, images, tmp_path, n_jobs=1, progress=False, ensembles=True)
+    mine = ensemble_states(tmp_path, alone)
+    assert_same(mine, {"tiny-1": states_["tiny-1"]})
+
+
+@pytest.mark.slow
+def test_ensembles_on_two_workers_write_bit_identical_checkpoints(images, grouped, tmp_path):
+    train_many(ENSEMBLE_RUNS, images, tmp_path, n_jobs=2, progress=False, ensembles=True)
+    assert_same(ensemble_states(tmp_path), grouped[1])
+
+
+def test_ensembles_group_by_the_epoch_they_resume_from(images, grouped, tmp_path, monkeypatch):
+    """tiny-0 has a one-epoch checkpoint: it resumes on its own; tiny-1 and tiny-2 start together.
+    Both end where the three-seed ensemble ends."""
+    from pyro_latent.vae import parallel
+
+    train_many([TrainingRun(TINY, 0, 1)], images, tmp_path, n_jobs=1, progress=False,
+               ensembles=True)  # fmt: skip
+    calls = []
+    real = parallel.train_ensemble
+
+    def spy(config, data, epochs, seeds, *args, **kwargs):
+        calls.append((config.name, list(seeds)))
+        return real(config, data, epochs, seeds, *args, **kwargs)
+
+    monkeypatch.setattr(parallel, "train_ensemble", spy)
+    tiny = [run for run in ENSEMBLE_RUNS if run.config == TINY]
+    train_many(tiny, images, tmp_path, n_jobs=1, progress=False, ensembles=True)
+    assert sorted(calls) == [("tiny", [0]), ("tiny", [1, 2])]
+    assert_same(ensemble_states(tmp_path, tiny), {r.name: grouped[1][r.name] for r in tiny})
+
+
+def test_a_failed_ensemble_names_all_its_runs_and_keeps_the_others(images, tmp_path, monkeypatch):
+    from pyro_latent.vae import EnsembleFailedError, parallel
+
+    real = parallel.train_ensemble
+
+    def failing(config, data, epochs, seeds, *args, **kwargs):
+        if config == TINY:
+            raise EnsembleFailedError([f"tiny-{s}" for s in seeds[:1]], step=3, epoch=1)
+        return real(config, data, epochs, seeds, *args, **kwargs)
+
+    monkeypatch.setattr(parallel, "train_ensemble", failing)
+    with pytest.raises(TrainingFailedError) as info:
+        train_many(ENSEMBLE_RUNS, images, tmp_path, n_jobs=1, progress=False, ensembles=True)
+    assert sorted(info.value.failures) == ["tiny-0", "tiny-1", "tiny-2"]
+    assert "tiny-0 gave a non-finite loss" in info.value.failures["tiny-1"]
+    assert checkpoint_path(WIDER, 0, tmp_path).exists()
+    assert not checkpoint_path(TINY, 1, tmp_path).exists()
+    with pytest.raises(ValueError, match="ensembles must be True or False"):
+        train_many(RUNS, images, tmp_path, n_jobs=1, progress=False, ensembles="yes")
+
+
+def test_ensembles_are_halved_until_every_worker_has_one():
+    from pyro_latent.vae.parallel import _groups
+
+    pending = [(TrainingRun(TINY, s, 2), None) for s in (3, 1, 0, 2)]
+    pending.append((TrainingRun(WIDER, 0, 2), None))
+
+    def seeds(n_workers):
+        return sorted(
+            (g[0][0].config.name, [run.seed for run, _ in g])
+            for g in _groups(pending, True, n_workers)
+        )
+
+    assert seeds(1) == seeds(2) == [("tiny", [0, 1, 2, 3]), ("tiny-wide", [0])]
+    assert seeds(3) == [("tiny", [0, 1]), ("tiny", [2, 3]), ("tiny-wide", [0])]
+    assert len(seeds(16)) == 5  # never below one run per task
+    assert [len(g) for g in _groups(pending, False, 2)] == [1] * 5

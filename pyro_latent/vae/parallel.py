@@ -5,9 +5,11 @@ hands them to **joblib**, which runs them in ``n_jobs`` local worker processes (
 backend) or, given ``cluster="dask://HOST:PORT"``, on a **Dask distributed** scheduler through
 joblib's Dask backend.  No scheduler, queue or protocol of our own.
 
-* **One unit of work** is :func:`train_vae` of one run, with one torch thread, in a private
-  temporary folder.  The worker returns the finished checkpoint's bytes, and the driver writes
-  them under ``runs/`` atomically (:func:`~pyro_latent.vae.training.write_checkpoint`'s
+* **One unit of work** is :func:`train_vae` of one run, or with ``ensembles=True`` one
+  :func:`~pyro_latent.vae.ensemble.train_ensemble` of the runs that share a configuration (and
+  epochs, and the epoch they resume from), with one torch thread, in a private temporary
+  folder.  The worker returns the finished checkpoints' bytes, and the driver writes them under
+  ``runs/`` atomically (:func:`~pyro_latent.vae.training.write_checkpoint`'s
   temporary-file-and-rename), so workers need no shared filesystem and no checkpoint is ever
   written by two processes.
 * **Deduplication.** Two requests for the same run are trained once; two requests for one run
@@ -17,9 +19,11 @@ joblib's Dask backend.  No scheduler, queue or protocol of our own.
 * **Determinism.** Training depends only on the configuration, the seed, the data and the
   thread count, and every worker uses one thread, so the checkpoints are bit-identical whatever
   ``n_jobs`` or the cluster (tested with ``n_jobs=1`` against ``n_jobs=2`` and a local Dask
-  cluster).
+  cluster).  With ``ensembles`` they also do not depend on which seeds train together: an
+  ensemble run's weights are bitwise those it gets alone (tested); they differ from
+  :func:`train_vae`'s in the last digits (a batched matrix product, a fused log-density).
 * **Failures** do not lose finished runs: each is written as it arrives, and the error that ends
-  the call names every run that failed.
+  the call names every run that failed (all of an ensemble's: it stops as one program).
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from tqdm.auto import tqdm
 from pyro_latent.core.checks import check_nonnegative_int, check_positive_int
 from pyro_latent.core.files import write_atomically
 from pyro_latent.vae.data import ImageData, image_fingerprint
+from pyro_latent.vae.ensemble import train_ensemble
 from pyro_latent.vae.model import VAEConfig, get_preset
 from pyro_latent.vae.training import (
     CHECKPOINT_NAME,
@@ -107,8 +112,8 @@ def _deduplicate(runs: Iterable[TrainingRun]) -> list[TrainingRun]:
     return list(unique.values())
 
 
-def _needs_training(run: TrainingRun, runs_dir: Path, images: torch.Tensor) -> bytes | None | bool:
-    """``False`` when a finished matching checkpoint exists; otherwise the bytes of an
+def _needs_training(run: TrainingRun, runs_dir: Path, images: torch.Tensor):
+    """``False`` when a finished matching checkpoint exists; otherwise ``(bytes, epoch)`` of an
     unfinished one to resume from, or ``None``.  A finished checkpoint trained on other images
     is an error: loading it would silently give another model than training would."""
     path = checkpoint_path(run.config, run.seed, runs_dir)
@@ -126,28 +131,64 @@ def _needs_training(run: TrainingRun, runs_dir: Path, images: torch.Tensor) -> b
                 "another --runs-dir"
             )
         return False
-    return path.read_bytes()
+    return path.read_bytes(), ckpt.epoch
 
 
-def _train_one(run: TrainingRun, images: np.ndarray, resume_from: bytes | None, device: str):
-    """Worker: train one run in a private folder; ``(name, checkpoint bytes or None, error)``."""
+def _train_group(group, images: np.ndarray, resume_from, device: str, ensemble: bool):
+    """Worker: train ``group`` (runs of one configuration and epoch count, all starting at one
+    epoch) in a private folder, by :func:`train_vae` (one run) or as one
+    :func:`train_ensemble` (even of one run, so that a run's weights never depend on its
+    companions); ``[(name, checkpoint bytes or None, error)]`` for each run."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         with tempfile.TemporaryDirectory(prefix="pyro-latent-") as tmp:
-            if resume_from is not None:
-                path = checkpoint_path(run.config, run.seed, tmp)
-                path.parent.mkdir(parents=True)
-                path.write_bytes(resume_from)
+            for run, content in zip(group, resume_from, strict=True):
+                if content is not None:
+                    path = checkpoint_path(run.config, run.seed, tmp)
+                    path.parent.mkdir(parents=True)
+                    path.write_bytes(content)
             data = torch.from_numpy(np.array(images, copy=True))
-            vae = train_vae(
-                run.config, data, run.epochs, run.seed, device, tmp, resume=True, progress=False
-            )
-            return run.name, Path(vae.checkpoint_path_).read_bytes(), None
-    except Exception as error:  # reported by the driver with the run's name
-        return run.name, None, f"{type(error).__name__}: {error}"
+            first = group[0]
+            options = {"resume": True, "progress": False}
+            if not ensemble:
+                vaes = [
+                    train_vae(first.config, data, first.epochs, first.seed, device, tmp, **options)
+                ]
+            else:
+                seeds = [run.seed for run in group]
+                vaes = train_ensemble(
+                    first.config, data, first.epochs, seeds, device, tmp, **options
+                )
+            return [
+                (run.name, Path(vae.checkpoint_path_).read_bytes(), None)
+                for run, vae in zip(group, vaes, strict=True)
+            ]
+    except Exception as error:  # reported by the driver with the runs' names
+        return [(run.name, None, f"{type(error).__name__}: {error}") for run in group]
     finally:
         torch.set_num_threads(threads)
+
+
+def _groups(pending, ensembles: bool, n_workers: int):
+    """The tasks: one run each, or with ``ensembles`` the runs that share a configuration, an
+    epoch count and the epoch they start from (0, or their unfinished checkpoint's), in seed
+    order, the largest groups halved until every one of ``n_workers`` has a task.  Grouping
+    never changes a run's weights: an ensemble run's are bitwise those it gets alone or beside
+    any other seeds (tested), so the checkpoints do not depend on it."""
+    if not ensembles:
+        return [[item] for item in pending]
+    grouped: dict[tuple, list] = {}
+    for run, resume in pending:
+        start = 0 if resume is None else resume[1]
+        grouped.setdefault((run.config, run.epochs, start), []).append((run, resume))
+    groups = [sorted(items, key=lambda item: item[0].seed) for items in grouped.values()]
+    while len(groups) < n_workers and max(len(g) for g in groups) > 1:
+        largest = max(groups, key=len)
+        groups.remove(largest)
+        half = (len(largest) + 1) // 2
+        groups += [largest[:half], largest[half:]]
+    return groups
 
 
 def train_many(
@@ -159,17 +200,24 @@ def train_many(
     cluster: str | None = None,
     device: str = "cpu",
     progress: bool = True,
+    ensembles: bool = False,
 ) -> dict[str, torch.nn.Module]:
     """Train every run that has no finished checkpoint under ``runs_dir``, in parallel, and
     return all of them loaded, keyed by ``"<name>-<seed>"``.
 
     ``n_jobs`` local worker processes (default: the number of cores; ``1`` trains in this
-    process), or the Dask scheduler at ``cluster`` (``dask://HOST:PORT``).  See the module
-    docstring for what is guaranteed.
+    process), or the Dask scheduler at ``cluster`` (``dask://HOST:PORT``).  With ``ensembles``
+    the runs that share a configuration, epoch count and starting epoch train as one
+    :func:`~pyro_latent.vae.ensemble.train_ensemble` program, one task each; their weights
+    agree with ``train_vae``'s to float rounding, not bitwise, so a runs folder should hold
+    checkpoints of one kind (the study's are ``train_vae``'s).  See the module docstring for
+    what is guaranteed.
     """
     runs = _deduplicate(runs)
     address = parse_cluster(cluster)
     n_jobs = (os.cpu_count() or 1) if n_jobs is None else check_positive_int(n_jobs, "n_jobs")
+    if not isinstance(ensembles, bool):
+        raise ValueError(f"ensembles must be True or False, got {ensembles!r}")
     runs_dir = Path(runs_dir)
     images = data.images if isinstance(data, ImageData) else data
     if not isinstance(images, torch.Tensor):
@@ -181,22 +229,33 @@ def train_many(
             pending.append((run, state))
     if pending:
         array = images.detach().cpu().numpy()
-        tasks = (delayed(_train_one)(run, array, resume, device) for run, resume in pending)
+        groups = _groups(pending, ensembles, 1 if address is not None else n_jobs)
+        tasks = (
+            delayed(_train_group)(
+                [run for run, _ in group],
+                array,
+                [None if resume is None else resume[0] for _, resume in group],
+                device,
+                ensembles,
+            )
+            for group in groups
+        )
         failures: dict[str, str] = {}
         by_name = {run.name: run for run, _ in pending}
         bar = tqdm(total=len(pending), desc="training VAEs", unit="run", disable=not progress)
-        for name, content, error in _dispatch(tasks, n_jobs, address, len(pending)):
-            if error is not None:
-                failures[name] = error
-                tqdm.write(f"  {name}: FAILED ({error})")
-            else:
-                run = by_name[name]
-                write_atomically(
-                    checkpoint_path(run.config, run.seed, runs_dir),
-                    lambda f, content=content: f.write(content),
-                )
-                tqdm.write(f"  {name}: trained, {run.epochs} epochs -> {runs_dir / name}")
-            bar.update()
+        for results in _dispatch(tasks, n_jobs, address, len(groups)):
+            for name, content, error in results:
+                if error is not None:
+                    failures[name] = error
+                    tqdm.write(f"  {name}: FAILED ({error})")
+                else:
+                    run = by_name[name]
+                    write_atomically(
+                        checkpoint_path(run.config, run.seed, runs_dir),
+                        lambda f, content=content: f.write(content),
+                    )
+                    tqdm.write(f"  {name}: trained, {run.epochs} epochs -> {runs_dir / name}")
+                bar.update()
         bar.close()
         if failures:
             raise TrainingFailedError(failures)
