@@ -252,3 +252,14 @@ def test_ensembles_are_halved_until_every_worker_has_one():
     assert seeds(3) == [("tiny", [0, 1]), ("tiny", [2, 3]), ("tiny-wide", [0])]
     assert len(seeds(16)) == 5  # never below one run per task
     assert [len(g) for g in _groups(pending, False, 2)] == [1] * 5
+
+
+def test_training_time_is_printed_per_configuration(images, tmp_path, capsys):
+    runs = [TrainingRun(TINY, 0, 1), TrainingRun(TINY, 1, 1), TrainingRun(WIDER, 0, 1)]
+    train_many(runs, images, tmp_path, n_jobs=1, progress=False, ensembles=True)
+    lines = [line for line in capsys.readouterr().out.splitlines() if "training time" in line]
+    assert len(lines) == 2
+    assert "training time, tiny: 2 run(s)" in lines[0] + lines[1]
+    assert "training time, tiny-wide: 1 run(s)" in lines[0] + lines[1]
+    train_many(runs, images, tmp_path, n_jobs=1, progress=False)  # all reused: nothing trained
+    assert "training time" not in capsys.readouterr().out

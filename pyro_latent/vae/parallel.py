@@ -22,6 +22,8 @@ joblib's Dask backend.  No scheduler, queue or protocol of our own.
   cluster).  With ``ensembles`` they also do not depend on which seeds train together: an
   ensemble run's weights are bitwise those it gets alone (tested); they differ from
   :func:`train_vae`'s in the last digits (a batched matrix product, a fused log-density).
+* **Cost.** After training, one line per configuration gives its runs' training time in the
+  workers (an ensemble's time shared equally among its runs): the study's cost per preset.
 * **Failures** do not lose finished runs: each is written as it arrives, and the error that ends
   the call names every run that failed (all of an ensemble's: it stops as one program).
 """
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,9 +141,11 @@ def _train_group(group, images: np.ndarray, resume_from, device: str, ensemble: 
     """Worker: train ``group`` (runs of one configuration and epoch count, all starting at one
     epoch) in a private folder, by :func:`train_vae` (one run) or as one
     :func:`train_ensemble` (even of one run, so that a run's weights never depend on its
-    companions); ``[(name, checkpoint bytes or None, error)]`` for each run."""
+    companions); ``[(name, checkpoint bytes or None, error, seconds)]`` for each run, where
+    ``seconds`` is the run's share of the group's wall time in this worker."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    start = time.perf_counter()
     try:
         with tempfile.TemporaryDirectory(prefix="pyro-latent-") as tmp:
             for run, content in zip(group, resume_from, strict=True):
@@ -160,12 +165,14 @@ def _train_group(group, images: np.ndarray, resume_from, device: str, ensemble: 
                 vaes = train_ensemble(
                     first.config, data, first.epochs, seeds, device, tmp, **options
                 )
+            share = (time.perf_counter() - start) / len(group)
             return [
-                (run.name, Path(vae.checkpoint_path_).read_bytes(), None)
+                (run.name, Path(vae.checkpoint_path_).read_bytes(), None, share)
                 for run, vae in zip(group, vaes, strict=True)
             ]
     except Exception as error:  # reported by the driver with the runs' names
-        return [(run.name, None, f"{type(error).__name__}: {error}") for run in group]
+        share = (time.perf_counter() - start) / len(group)
+        return [(run.name, None, f"{type(error).__name__}: {error}", share) for run in group]
     finally:
         torch.set_num_threads(threads)
 
@@ -243,8 +250,10 @@ def train_many(
         failures: dict[str, str] = {}
         by_name = {run.name: run for run, _ in pending}
         bar = tqdm(total=len(pending), desc="training VAEs", unit="run", disable=not progress)
+        seconds: dict[str, list[float]] = {}  # per configuration, each run's training time
         for results in _dispatch(tasks, n_jobs, address, len(groups)):
-            for name, content, error in results:
+            for name, content, error, run_seconds in results:
+                seconds.setdefault(by_name[name].config.name, []).append(run_seconds)
                 if error is not None:
                     failures[name] = error
                     tqdm.write(f"  {name}: FAILED ({error})")
@@ -257,6 +266,11 @@ def train_many(
                     tqdm.write(f"  {name}: trained, {run.epochs} epochs -> {runs_dir / name}")
                 bar.update()
         bar.close()
+        for config_name, times in seconds.items():
+            tqdm.write(
+                f"  training time, {config_name}: {len(times)} run(s), {sum(times):.0f} s in "
+                f"workers ({sum(times) / len(times):.0f} s per run)"
+            )
         if failures:
             raise TrainingFailedError(failures)
     return {run.name: load_vae(runs_dir / run.name / CHECKPOINT_NAME) for run in runs}
