@@ -56,7 +56,7 @@ def _run(ctx: Context, cfg: dict) -> dict:
     labels = test.labels.numpy()
     runs = sorted({(n, ctx.seed + s) for a, sa, b, sb in PAIRS for n, s in ((a, sa), (b, sb))})
     runs = sorted(set(runs) | {(n, ctx.seed) for n in VAES})
-    opts = {"device": ctx.device, "jobs": ctx.jobs, "cluster": ctx.cluster}
+    opts = ctx.training_options()
     vaes = study_vaes(runs, train, profile, ctx.runs_dir, **opts)
     codes = {k: encode_dataset(v, test.images) for k, v in vaes.items()}
     spectra, layers = {}, {}

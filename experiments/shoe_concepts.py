@@ -70,7 +70,7 @@ def _run(ctx: Context, cfg: dict) -> dict:
     measured = measure_shoes(cav_images, shoe_only=True)
     meters = {k: measured[k].tolist() for k in ("height", "brightness")}
     seeds = [ctx.seed + i for i in range(cfg["seeds"])]
-    opts = {"device": ctx.device, "jobs": ctx.jobs, "cluster": ctx.cluster}
+    opts = ctx.training_options()
     vaes = study_vaes(
         [(n, s) for n in PRESETS for s in seeds], train, profile, ctx.runs_dir, **opts
     )

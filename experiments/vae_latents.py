@@ -54,7 +54,7 @@ def _run(ctx: Context, profile: dict) -> dict:
     sizes = [get_preset(SWEEP["preset"]).with_latent_dim(k) for k in SWEEP["others"]]
     requests = [(n, s) for n, ss in wanted.items() for s in ss]
     requests += [(c, s) for c in sizes for s in seeds[: profile["sweep_seeds"]]]
-    opts = {"device": ctx.device, "jobs": ctx.jobs, "cluster": ctx.cluster}
+    opts = ctx.training_options()
     vaes = study_vaes(requests, train, name_of, ctx.runs_dir, **opts)  # in parallel
 
     runs, shown = {}, {}  # per preset, the measurements of each seed; the VAEs of seed ctx.seed

@@ -72,7 +72,7 @@ def _run(ctx: Context, cfg: dict) -> dict:
     test = load_fashion_mnist(ctx.data_dir, train=False, download=ctx.download)
     test = test.subset(cfg["n_test"])
     runs = {(n, ctx.seed + s) for a, sa, b, sb in PAIRS for n, s in ((a, sa), (b, sb))}
-    opts = {"device": ctx.device, "jobs": ctx.jobs, "cluster": ctx.cluster}
+    opts = ctx.training_options()
     vaes = study_vaes(sorted(runs), study_train, profile, ctx.runs_dir, **opts)  # if missing
     pairs = [(pa, f"{pa}-{ctx.seed + sa}", pb, f"{pb}-{ctx.seed + sb}") for pa, sa, pb, sb in PAIRS]
     codes = {k: ev.pair_codes(v, train.images, test.images) for k, v in vaes.items()}

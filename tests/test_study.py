@@ -194,6 +194,36 @@ def test_help_explains_the_commands(command, flags):
         assert flag in out.stdout
 
 
+class _Stop(Exception):
+    pass
+
+
+@pytest.mark.parametrize("flags, ensembles", [((), True), (("--no-ensembles",), False)])
+def test_the_training_options_reach_study_vaes(flags, ensembles, monkeypatch, tmp_path):
+    """``--no-ensembles`` (and ``--jobs``) go from the command line through the experiment's
+    context into ``study_vaes``, and from there into ``train_many``."""
+    import torch
+
+    from pyro_latent.study import profiles
+
+    contexts = []
+
+    def fake_run_experiments(names, directory=None, **options):
+        contexts.append(study.Context(name=names[0], **options))
+        raise _Stop
+
+    monkeypatch.setattr(cli.study, "run_experiments", fake_run_experiments)
+    with pytest.raises(_Stop):
+        cli.main(["run", "vae_latents", "--jobs", "3", *flags])
+    options = contexts[0].training_options()
+    assert options == {"device": "cpu", "jobs": 3, "cluster": None, "ensembles": ensembles}
+
+    seen = {}
+    monkeypatch.setattr(profiles, "train_many", lambda *a, **kw: seen.update(kw) or {})
+    profiles.study_vaes([("small", 0)], torch.zeros(4, 784), "quick", tmp_path, **options)
+    assert seen["ensembles"] is ensembles and seen["n_jobs"] == 3
+
+
 def test_cli_refuses_a_malformed_cluster_address(capsys):
     with pytest.raises(SystemExit) as info:
         cli.main(["run", "strip_world", "--cluster", "localhost:8786"])

@@ -25,10 +25,15 @@ FIGURES = (
 @pytest.mark.slow
 @pytest.mark.needs_fashion_mnist
 def test_vae_latents_tiny_profile(tmp_path, monkeypatch):
+    from pyro_latent.study import profiles
+
     exp = study.discover(names=["vae_latents"])["vae_latents"]
     module = sys.modules[exp.source]
-    tiny = {"epochs": 1, "train_limit": 600, "n_seeds": 2, "sweep_seeds": 1, "two_d_seeds": 1}
-    monkeypatch.setitem(module.PROFILES, "quick", tiny)
+    monkeypatch.setitem(
+        module.PROFILES, "quick", {"n_seeds": 2, "sweep_seeds": 1, "two_d_seeds": 1}
+    )
+    tiny_training = {"epochs": 1, "train_limit": 600, "runs_subdir": "q"}
+    monkeypatch.setitem(profiles.TRAINING_PROFILES, "quick", tiny_training)
 
     def run():
         ctx = Context(
@@ -47,6 +52,7 @@ def test_vae_latents_tiny_profile(tmp_path, monkeypatch):
         assert (tmp_path / "figures" / figure).stat().st_size > 10_000, figure
     results = record["results"]
     assert [r["seed"] for r in results["runs"]["small"]] == [0, 1]
+    assert [len(r["train_elbo"]) for r in results["runs"]["large"]] == [1, 1]  # the tiny profile
     assert [r["seed"] for r in results["runs"]["vae2d-a"]] == [0]
     assert [s["latent_dim"] for s in results["latent_sweep"]["sizes"]] == [10, 20, 40]
     section = report.render_section(record, tmp_path / "figures")

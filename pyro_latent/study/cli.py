@@ -96,6 +96,14 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         "`pip install pyro-latent[cluster]`); the checkpoints come back to --runs-dir",
     )
     parser.add_argument(
+        "--no-ensembles",
+        dest="ensembles",
+        action="store_false",
+        help="train every VAE on its own (train_vae) instead of the seeds of one configuration "
+        "as one batched program (train_ensemble, the default); the weights differ only in "
+        "their last digits, and a checkpoint made either way is reused by the other",
+    )
+    parser.add_argument(
         "--quick",
         action="store_true",
         help="small profile that finishes in a minute or so on a 2-core CPU (smoke runs, "
@@ -254,6 +262,7 @@ _RUN_OPTIONS = (
     "download",
     "jobs",
     "cluster",
+    "ensembles",
 )
 
 

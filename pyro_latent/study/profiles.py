@@ -52,12 +52,14 @@ def study_vaes(
     *,
     jobs: int | None = None,
     cluster: str | None = None,
+    ensembles: bool = True,
     progress: bool = True,
 ) -> dict:
     """Every ``(config or preset name, seed)`` of ``runs`` as a trained VAE, keyed by
     ``"<name>-<seed>"``: missing ones are trained in parallel by
     :func:`~pyro_latent.vae.parallel.train_many` (``jobs`` local workers or the Dask scheduler
-    ``cluster``), finished checkpoints are loaded."""
+    ``cluster``), the seeds of one configuration as one batched ensemble unless ``ensembles``
+    is False; finished checkpoints are loaded."""
     epochs = _profile(profile)["epochs"]
     requested = [TrainingRun(config, seed, epochs) for config, seed in runs]
     return train_many(
@@ -67,5 +69,6 @@ def study_vaes(
         n_jobs=jobs,
         cluster=cluster,
         device=device,
+        ensembles=ensembles,
         progress=progress,
     )

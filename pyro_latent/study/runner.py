@@ -67,10 +67,21 @@ class Context:
     download: bool = False
     jobs: int | None = None
     cluster: str | None = None
+    ensembles: bool = True
     written: list[Path] = field(default_factory=list)
     figures: dict[str, str] = field(default_factory=dict)
     sections: dict[str, float] = field(default_factory=dict)
     _clock: float = field(default_factory=time.perf_counter, repr=False)
+
+    def training_options(self) -> dict:
+        """The keyword arguments of :func:`~pyro_latent.study.profiles.study_vaes` that come
+        from the command line: where and how the missing VAEs are trained."""
+        return {
+            "device": self.device,
+            "jobs": self.jobs,
+            "cluster": self.cluster,
+            "ensembles": self.ensembles,
+        }
 
     def lap(self, section: str) -> float:
         """Seconds since the previous lap (or since the context was made), recorded under
@@ -221,6 +232,7 @@ def run_experiments(
     download: bool = False,
     jobs: int | None = None,
     cluster: str | None = None,
+    ensembles: bool = True,
     directory: Path | None = None,
 ) -> tuple[list[Path], dict[str, float]]:
     """Run the named experiments (all when ``names`` is None).
@@ -245,6 +257,7 @@ def run_experiments(
             download=download,
             jobs=jobs,
             cluster=cluster,
+            ensembles=ensembles,
         )
         start = time.perf_counter()
         run_experiment(exp, ctx)

@@ -553,7 +553,12 @@ def _make_step(vae: VAE, loss, optimizer: torch.optim.Optimizer):
 def _train_epoch(step, loader: DataLoader, n: int, desc: str, progress: bool) -> float:
     """One pass over the data; returns the mean training ELBO per image."""
     total, seen = 0.0, 0
-    bar = tqdm(loader, desc=desc, unit="batch", leave=False, disable=not progress)
+    # One iterator, made here: the shuffle then draws from the loader's generator exactly once per
+    # epoch, whatever the progress bar does with what it is given.
+    batches = iter(loader)
+    bar = tqdm(
+        batches, total=len(loader), desc=desc, unit="batch", leave=False, disable=not progress
+    )
     for i, (x,) in enumerate(bar):
         total += step(x)
         seen += x.shape[0]
