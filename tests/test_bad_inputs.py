@@ -475,6 +475,8 @@ def test_nuts_chains_valid():
         ({"nuts": {}, "is_samples": 0}, "is_samples"),
         ({"nuts": {}, "seed": -1}, "seed"),
         ({"nuts": {}, "n_jobs": 0}, "n_jobs"),
+        ({"nuts": {"n_samples": 8}, "max_samples": 4}, r"max_samples \(4\) must be at least"),
+        ({"nuts": {}, "max_samples": 0}, "max_samples"),
     ],
 )
 def test_posterior_check_refuses(vae2d, options, match):
@@ -487,6 +489,15 @@ def test_posterior_check_valid(vae2d):
     summary, data = posterior_check(vae2d, (shoe() > 0).float(), nuts=nuts, is_samples=20)
     assert data.posterior["z"].shape == (2, 4, 2) and len(summary["offset"]["per_dim"]) == 2
     assert summary["importance"]["n_samples"] == 20
+    assert set(summary["importance"]) >= {"pareto_k", "reliable"}
+    # 4 draws per chain cannot reach an ESS of 400: doubled to 8, then 16, and stopped there
+    summary, data = posterior_check(
+        vae2d, (shoe() > 0).float(), nuts=nuts, is_samples=20, max_samples=16
+    )
+    assert [r["n_samples"] for r in summary["rounds"]] == [4, 8, 16]
+    assert [r["warmup_steps"] for r in summary["rounds"]] == [4, 8, 16]
+    assert data.posterior["z"].shape == (2, 16, 2) and summary["n_samples"] == 16
+    assert summary["converged"] is False and not any(r["converged"] for r in summary["rounds"])
 
 
 DRAWS = np.random.default_rng(0).normal(size=(10, 2))

@@ -70,12 +70,71 @@ def test_regression_cav_recovers_the_concept_gradient(linear):
     height = decode(Z) @ a_height
     cav = RegressionCAV(alpha=1e-8).fit(Z.numpy(), height.numpy())
     expected = unit(A.T @ a_height)
-    torch.testing.assert_close(cav.direction_, expected)
+    torch.testing.assert_close(cav.filter_, expected)
     assert cav.r2_ == pytest.approx(1.0)
     assert cav.gain_ == pytest.approx(float((A.T @ a_height).norm()), rel=1e-6)
+    # isotropic codes: the pattern is the filter, up to the sample covariance's deviation from I
+    sample_cov = torch.cov(Z.T)
+    torch.testing.assert_close(cav.pattern_, unit(sample_cov @ expected))
+    assert angle_degrees(cav.pattern_, expected) < 10
+    assert cav.pattern_gain_ == pytest.approx(cav.gain_ * float(cav.filter_ @ cav.pattern_))
     assert clone(cav).alpha == 1e-8 and not hasattr(clone(cav), "coef_")
     with pytest.raises(ValueError, match="one value"):
         RegressionCAV().fit(Z.numpy(), np.ones(300))
+
+
+def _distractor_codes(n=4000, seed=0):
+    """Codes of a linear decoder ``x = A z`` whose concept moves the code along ``e₀``; ``z₂``
+    is nearly constant (sd 0.01, an inactive unit) and correlates with the concept's
+    measurement noise ``η``, ``z₁`` is an unrelated active unit."""
+    g = torch.Generator().manual_seed(seed)
+    s = torch.randn(n, generator=g, dtype=torch.float64)  # the concept itself
+    eta = 0.5 * torch.randn(n, generator=g, dtype=torch.float64)  # the meter's error
+    Z = torch.stack(
+        [
+            s + 0.3 * torch.randn(n, generator=g, dtype=torch.float64),
+            torch.randn(n, generator=g, dtype=torch.float64),
+            0.01 * (eta + 0.1 * torch.randn(n, generator=g, dtype=torch.float64)),
+        ],
+        -1,
+    )
+    return Z, s + eta
+
+
+def test_regression_cav_pattern_recovers_the_generating_direction_and_the_filter_does_not():
+    """Haufe et al.'s distractor: the filter leans on the near-constant dimension that explains
+    the meter's noise; the pattern Cov(Z) w points along the direction the concept moves."""
+    Z, measured = _distractor_codes()
+    e0 = torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64)
+    cav = RegressionCAV(alpha=1e-6).fit(Z.numpy(), measured.numpy())
+    assert cav.r2_ > 0.9  # the regression itself is excellent
+    assert angle_degrees(cav.filter_, e0) > 80  # and its weights point at the dead dimension
+    assert abs(float(cav.filter_[2])) > 0.99
+    assert angle_degrees(cav.pattern_, e0) < 2
+    # Along the filter, a linear decoder that ignores z₂ hardly changes; along the pattern it does.
+    A = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], dtype=torch.float64)
+    assert float((A @ cav.filter_).norm()) < 0.15 < 0.99 < float((A @ cav.pattern_).norm())
+    # Fitted on the active units only, the filter finds e₀ too, and the pattern still spans all.
+    active = RegressionCAV(alpha=1e-6, dims=[0, 1]).fit(Z.numpy(), measured.numpy())
+    assert active.coef_[2] == 0 and active.dims_.tolist() == [0, 1]
+    assert angle_degrees(active.filter_, e0) < 2 and angle_degrees(active.pattern_, e0) < 2
+    assert active.r2_ < cav.r2_  # the noise is no longer explained
+    by_mask = RegressionCAV(alpha=1e-6, dims=np.array([True, True, False])).fit(Z, measured)
+    torch.testing.assert_close(by_mask.filter_, active.filter_)
+    torch.testing.assert_close(
+        torch.as_tensor(active.predict(Z.numpy())),
+        Z[:, :2] @ torch.as_tensor(active.coef_[:2]) + active.intercept_,
+    )
+
+
+@pytest.mark.parametrize(
+    "dims, match",
+    [([], "non-empty"), ([0, 3], "0..2"), ([1, 1], "distinct"), ([-1], "0..2"), ([0.5], "indices")],
+)
+def test_regression_cav_refuses_bad_dims(dims, match):
+    Z, measured = _distractor_codes(n=50)
+    with pytest.raises(ValueError, match=match):
+        RegressionCAV(dims=dims).fit(Z.numpy(), measured.numpy())
 
 
 def test_two_image_direction_is_the_unit_difference(linear):

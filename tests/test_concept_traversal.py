@@ -14,11 +14,13 @@ from pyro_latent.concepts.traversal import (
 )
 from pyro_latent.study.shoe_concepts import (
     brightness_claim_verdict,
+    cav_reading,
     collinearity_verdict,
     commenter_summary,
     compare_records,
     decay_table,
     direction_table,
+    fit_cavs,
     gram_schmidt_summary,
     purest_direction,
 )
@@ -195,3 +197,48 @@ def test_compare_records():
     assert compare_records(rec(0.5, 0.1), rec(0.9, 0.2))["same_conclusion"] is False
     assert compare_records(rec(0.5, 0.1), rec(0.6, -0.2))["same_conclusion"] is False
     assert compare_records(rec(None, 0.1), rec(0.6, 0.2))["same_conclusion"] is None
+
+
+def test_cav_filter_and_pattern_on_a_decoder_that_ignores_an_inactive_unit():
+    """The report's 0.00: a height CAV whose filter sits on a near-constant unit the decoder
+    ignores gains no height; its pattern gains the box decoder's 2 rows per unit."""
+    g = torch.Generator().manual_seed(0)
+    n = 3000
+    s = torch.randn(n, generator=g, dtype=torch.float64)
+    noise = 0.5 * torch.randn(n, generator=g, dtype=torch.float64)  # the height meter's error
+    Z = torch.stack(
+        [
+            s + 0.3 * torch.randn(n, generator=g, dtype=torch.float64),
+            torch.randn(n, generator=g, dtype=torch.float64),
+            0.01 * noise + 1e-3 * torch.randn(n, generator=g, dtype=torch.float64),
+        ],
+        -1,
+    )
+    meters = {"height": (10 + 2 * s + noise).numpy(), "brightness": Z[:, 1].numpy()}
+    cavs, fits = fit_cavs(Z.numpy(), meters)
+    assert set(cavs) == {"height", "height pattern", "brightness", "brightness pattern"}
+    assert fits["height"]["n_inactive"] == 1 and fits["height"]["r2"] > 0.9
+    assert fits["height"]["filter_inactive_share"] > 0.95
+    assert fits["height"]["pattern_inactive_share"] < 1e-3
+    assert fits["height"]["pattern_gain"] == pytest.approx(
+        float(torch.as_tensor(cavs["height"]) @ cavs["height pattern"])
+        * fits["height"]["filter_gain"]
+    )
+
+    def decode(z):  # the inactive unit z₂ does not reach the image
+        return box_decoder(z[:, :2])
+
+    records = [
+        {"vae": "toy", "direction": f"cav {key}", "seed": 0,
+         **traversal_record(decode, torch.zeros(3), cavs[key].float(), ALPHAS, SPREADS)}
+        for key in ("height", "height pattern")
+    ]  # fmt: skip
+    reading = cav_reading(direction_table(records), {"toy-0": fits})["toy"]
+    assert reading["filter"]["height_gain"] < 0.6  # the filter's e₀ component is small
+    assert reading["pattern"]["height_gain"] == pytest.approx(2.0, abs=0.3)
+    assert reading["pattern_gains_more"] is True and reading["n_inactive"] == 1
+    assert reading["filter"]["inactive_share"] == fits["height"]["filter_inactive_share"]
+    # a VAE without the pattern rows reads None, not a crash
+    only_filter = cav_reading(direction_table(records[:1]), {"toy-0": fits})["toy"]
+    assert only_filter["pattern"]["height_gain"] is None
+    assert only_filter["pattern_gains_more"] is None

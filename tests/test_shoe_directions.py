@@ -6,7 +6,13 @@ import pytest
 import torch
 
 from pyro_latent import as_latent_model
-from pyro_latent.concepts.shoe_directions import DIRECTIONS, brighter, directions_at
+from pyro_latent.concepts.directions import unit
+from pyro_latent.concepts.shoe_directions import (
+    CAV_PATTERN_KEYS,
+    DIRECTIONS,
+    brighter,
+    directions_at,
+)
 from pyro_latent.concepts.shoes import EmptyShapeError, soft_shoe_brightness
 from pyro_latent.vae import get_preset
 from pyro_latent.vae.model import VAE
@@ -26,7 +32,7 @@ def shoe() -> torch.Tensor:
 
 
 def test_every_direction_is_a_unit_vector_with_its_defining_property(vae):
-    cavs = {"height": torch.randn(20), "brightness": torch.randn(20)}
+    cavs = {k: torch.randn(20) for k in ("height", "brightness", *CAV_PATTERN_KEYS)}
     z0, directions, diag = directions_at(vae, shoe(), cavs)
     assert z0.shape == (20,)
     assert set(directions) <= set(DIRECTIONS) and len(directions) >= len(DIRECTIONS) - 1
@@ -50,6 +56,18 @@ def test_every_direction_is_a_unit_vector_with_its_defining_property(vae):
     else:
         assert "same sign" in diag["commenter"]["reason"]
     assert torch.allclose(h, directions["two-image h"])
+    for key in ("height", *CAV_PATTERN_KEYS):
+        torch.testing.assert_close(directions[f"cav {key}"], unit(cavs[key]))
+
+
+def test_the_cav_patterns_are_optional_and_unknown_keys_are_refused(vae):
+    cavs = {"height": torch.randn(20), "brightness": torch.randn(20)}
+    _, directions, _ = directions_at(vae, shoe(), cavs)
+    assert "cav height" in directions and "cav height pattern" not in directions
+    with pytest.raises(ValueError, match="unknown key.*'height patern'"):
+        directions_at(vae, shoe(), {**cavs, "height patern": torch.randn(20)})
+    with pytest.raises(ValueError, match=r"cavs\['brightness pattern'\] must be a vector \[20\]"):
+        directions_at(vae, shoe(), {**cavs, "brightness pattern": torch.randn(3)})
 
 
 def test_brighter_saturates_at_one():

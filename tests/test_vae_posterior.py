@@ -5,12 +5,15 @@ from __future__ import annotations
 import math
 
 import arviz as az
+import numpy as np
 import pytest
 import torch
 
 from pyro_latent.vae import get_preset
 from pyro_latent.vae.model import VAE
 from pyro_latent.vae.posterior import (
+    CONVERGENCE,
+    convergence,
     importance_log_evidence,
     nuts_chains,
     standardised_offset,
@@ -58,6 +61,22 @@ def test_importance_sampling_converges_from_a_poor_proposal(linear_gaussian):
     assert 1 < out["ess"] < 20_000
     with pytest.raises(ValueError, match="n_samples"):
         importance_log_evidence(log_joint, proposal, 0)
+
+
+def test_pareto_k_flags_a_proposal_too_narrow_and_off_centre(linear_gaussian):
+    """PSIS's k̂: a proposal wider than the posterior has bounded weights (k̂ < 0.5); one half
+    as wide and two sds off centre has weights of infinite variance (k̂ > 0.7 on every seed
+    tried), and the estimate is flagged however close it happens to land."""
+    log_joint, evidence, mean, cov = linear_gaussian
+    sd = cov.diagonal().sqrt()
+    wide = importance_log_evidence(log_joint, MVN(mean, 4 * cov), 2000, seed=0)
+    assert wide["pareto_k"] < 0.5 and wide["reliable"] is True
+    assert wide["log_evidence"] == pytest.approx(evidence, abs=0.05)
+    for seed in range(3):
+        narrow = importance_log_evidence(log_joint, MVN(mean + 2 * sd, 0.25 * cov), 2000, seed=seed)
+        assert narrow["pareto_k"] > 0.7 and narrow["reliable"] is False, seed
+    one = importance_log_evidence(log_joint, MVN(mean, cov), 1)
+    assert one["pareto_k"] == math.inf and one["reliable"] is False
 
 
 def test_nuts_finds_a_known_posterior_mean(linear_gaussian):
@@ -112,3 +131,42 @@ def test_nuts_chains_are_the_same_in_worker_processes(linear_gaussian):
     here = nuts_chains(log_joint, torch.zeros(2, dtype=torch.float64), **opts)
     there = nuts_chains(log_joint, torch.zeros(2, dtype=torch.float64), **opts, n_jobs=2)
     assert (here.posterior["z"].values == there.posterior["z"].values).all()
+
+
+def _inference_data(draws, diverging=None):
+    diverging = np.zeros(draws.shape[:2], dtype=bool) if diverging is None else diverging
+    return az.from_dict(
+        posterior={"z": draws}, sample_stats={"diverging": diverging}, dims={"z": ["latent"]}
+    )
+
+
+def test_convergence_criteria_on_draws_with_known_properties():
+    """Independent draws of one distribution converge; chains stuck apart (R-hat), too few
+    draws (ESS) or a single divergent transition do not."""
+    rng = np.random.default_rng(0)
+    good = _inference_data(rng.normal(size=(4, 1000, 3)))
+    out = convergence(good)
+    assert out["converged"] is True and out["r_hat_max"] <= CONVERGENCE["r_hat_max"]
+    assert min(out["ess_bulk_min"], out["ess_tail_min"]) > 2000  # ≈ 4000 independent draws
+    apart = rng.normal(size=(4, 1000, 3))
+    apart[0, :, 1] += 0.5  # one chain in another place, in one dimension
+    out = convergence(_inference_data(apart))
+    assert out["converged"] is False and out["r_hat_max"] > 1.01
+    few = convergence(_inference_data(rng.normal(size=(4, 60, 3))))
+    assert few["converged"] is False and few["ess_bulk_min"] < 400 and few["r_hat_max"] < 1.1
+    diverging = np.zeros((4, 1000), dtype=bool)
+    diverging[2, 17] = True
+    one = convergence(_inference_data(rng.normal(size=(4, 1000, 3)), diverging))
+    assert one["divergences"] == 1 and one["converged"] is False
+    # unrounded: a chain offset that gives R-hat between 1.01 and 1.015 must fail
+    for shift in np.linspace(0.05, 0.3, 26):
+        near = rng.normal(size=(4, 1000, 3))
+        near[0, :, 0] += shift
+        r_hat = convergence(_inference_data(near))["r_hat_max"]
+        if 1.01 < r_hat < 1.015:
+            assert convergence(_inference_data(near))["converged"] is False
+            break
+    else:
+        pytest.fail("no offset gave an R-hat between 1.01 and 1.015")
+    strict = convergence(good, {**CONVERGENCE, "ess_min": 10**6})
+    assert strict["converged"] is False

@@ -8,7 +8,8 @@ make them independent.  This module has the pieces, written for any encoder mean
 * :func:`two_image_direction`: the post's ``(μ(x_b) - μ(x_a)) / ‖·‖``;
 * :class:`RegressionCAV`: the regression form of a concept activation vector (TCAV with a
   continuous concept): ridge regression ``c ≈ w·z + w₀`` of a measured concept on latent means,
-  direction ``w / ‖w‖``;
+  with two directions, the filter ``w / ‖w‖`` that reads the concept off a code and the pattern
+  ``Cov(z) w`` along which codes move with the concept (Haufe et al. 2014);
 * :func:`gram_schmidt` in a metric ``G``: ``u - (⟨u, v⟩_G / ⟨v, v⟩_G) v``, normalised, with
   ``⟨u, v⟩_G = uᵀ G v``.  The Euclidean latent metric is ``G = I``; the decoder's **pull-back
   metric** is ``G(z) = J(z)ᵀ J(z)`` with ``J = ∂g/∂z`` (:func:`pullback_metric`), under which
@@ -140,16 +141,36 @@ def two_image_direction(encode_mean: Callable, before, after) -> torch.Tensor:
 
 
 class RegressionCAV(RegressorMixin, BaseEstimator):
-    """Concept activation vector for a continuous concept: ridge regression of the concept on
-    latent means, ``c ≈ Z w + w₀``, minimising ``‖c - Z w - w₀‖² + alpha ‖w‖²``.
+    r"""Concept activation vector for a continuous concept: ridge regression of the concept on
+    latent means, ``c ≈ Z w + w₀``, minimising ``‖c - Z w - w₀‖² + alpha ‖w‖²``, optionally on
+    the latent dimensions ``dims`` only (``w`` is zero on the others), such as the active units.
 
-    Learned state: ``coef_`` (``w``), ``intercept_``, ``direction_ = w / ‖w‖`` (float64 tensor),
-    ``gain_ = ‖w‖`` (concept units per latent unit along ``direction_``) and ``r2_`` (training
-    R²).
+    A decoding regression has two directions (Haufe et al., NeuroImage 2014, "On the
+    interpretation of weight vectors of linear models in multivariate neuroimaging"):
+
+    * the **filter** ``w / ‖w‖``: how to *read* the concept off a code.  It weighs each
+      dimension by what it adds to the prediction, so a dimension that barely varies but happens
+      to correlate with the concept's measurement noise gets a large weight: one of variance
+      ``σ²`` must be multiplied by ``~1/σ`` to explain a fixed amount of the concept.  In a VAE
+      those are the inactive units, which the decoder ignores, so stepping along the filter
+      changes nothing in the image;
+    * the **pattern** ``Σ_Z w / ‖Σ_Z w‖`` with ``Σ_Z`` the codes' covariance: the covariance of
+      the code with the predicted concept, ``Cov(z, ŵᵀz) = Σ_Z w``, which is the direction along
+      which the codes move when the concept does (the forward model ``z ≈ a ĉ + noise`` has
+      ``a ∝ Σ_Z w``).  A near-constant dimension contributes ``σ² w_i ~ σ``: almost nothing.
+
+    With isotropic codes (``Σ_Z ∝ I``) the two coincide.  The pattern spans every dimension,
+    also when ``w`` is fitted on ``dims`` only.
+
+    Learned state: ``coef_`` (``w``, zero outside ``dims``), ``intercept_``, ``filter_`` and
+    ``pattern_`` (unit float64 tensors ``[d]``), ``gain_ = ‖w‖`` (concept units per latent unit
+    along ``filter_``), ``pattern_gain_ = w · pattern_`` (the same along ``pattern_``),
+    ``dims_`` (the dimensions regressed on) and ``r2_`` (training R²).
     """
 
-    def __init__(self, alpha: float = 1e-3):
+    def __init__(self, alpha: float = 1e-3, dims=None):
         self.alpha = alpha
+        self.dims = dims
 
     def fit(self, Z, y):
         Z, y = validate_data(self, np.asarray(Z, dtype=np.float64), np.asarray(y), y_numeric=True)
@@ -159,20 +180,48 @@ class RegressionCAV(RegressorMixin, BaseEstimator):
             raise ValueError(f"a regression needs at least 2 samples, got {Z.shape[0]}")
         if np.ptp(y) == 0:
             raise ValueError("the concept takes one value on every sample: nothing to regress")
-        ridge = Ridge(alpha=self.alpha).fit(Z, y)
-        self.coef_ = ridge.coef_
+        self.dims_ = _dimensions(self.dims, Z.shape[1])
+        ridge = Ridge(alpha=self.alpha).fit(Z[:, self.dims_], y)
+        self.coef_ = np.zeros(Z.shape[1])
+        self.coef_[self.dims_] = ridge.coef_
         self.intercept_ = float(ridge.intercept_)
         self.gain_ = float(np.linalg.norm(self.coef_))
         if self.gain_ == 0:
             raise ValueError("the regression found no direction (all coefficients are zero)")
-        self.direction_ = torch.as_tensor(self.coef_ / self.gain_, dtype=torch.float64)
-        self.r2_ = float(ridge.score(Z, y))
+        self.filter_ = torch.as_tensor(self.coef_ / self.gain_, dtype=torch.float64)
+        pattern = np.cov(Z, rowvar=False).reshape(Z.shape[1], Z.shape[1]) @ self.coef_
+        length = float(np.linalg.norm(pattern))
+        if not length > 0:
+            raise ValueError("the codes do not vary along the regression's weights: no pattern")
+        self.pattern_ = torch.as_tensor(pattern / length, dtype=torch.float64)
+        self.pattern_gain_ = float(self.coef_ @ self.pattern_.numpy())
+        self.r2_ = float(ridge.score(Z[:, self.dims_], y))
         return self
 
     def predict(self, Z) -> np.ndarray:
         check_is_fitted(self, "coef_")
         Z = validate_data(self, np.asarray(Z, dtype=np.float64), reset=False)
         return Z @ self.coef_ + self.intercept_
+
+
+def _dimensions(dims, d: int) -> np.ndarray:
+    """``dims`` as sorted unique indices into ``d`` latent dimensions (all of them for None)."""
+    if dims is None:
+        return np.arange(d)
+    try:
+        array = np.asarray(dims)
+    except (TypeError, ValueError):
+        raise ValueError(f"dims must be latent indices, got {dims!r}") from None
+    if array.dtype == bool and array.shape == (d,):
+        array = np.flatnonzero(array)
+    if array.ndim != 1 or array.size == 0 or not np.issubdtype(array.dtype, np.integer):
+        raise ValueError(
+            f"dims must be a non-empty list of latent indices (or a mask of {d} booleans), "
+            f"got {dims!r}"
+        )
+    if array.min() < 0 or array.max() >= d or len(np.unique(array)) != array.size:
+        raise ValueError(f"dims must be distinct indices in 0..{d - 1}, got {array.tolist()}")
+    return np.sort(array)
 
 
 def angle_degrees(u, v, metric=None) -> float:

@@ -6,8 +6,10 @@ For a shoe image ``x`` and a VAE with encoder mean ``μ`` and decoder ``g``
 * ``h``: the post's height vector, ``μ(taller(whiten(x))) - μ(whiten(x))``, normalised;
 * ``b``: the brightness vector, ``μ(brighter(x)) - μ(x)``, normalised, with
   ``brighter(x) = min(1, 1.5 x)`` (:func:`brighter`);
-* ``cav_height``, ``cav_brightness``: regression CAVs fitted on real shoes (passed in: they do not
-  depend on the shoe);
+* ``cav height``, ``cav brightness``: the filters of regression CAVs fitted on real shoes, and
+  optionally ``cav height pattern``, ``cav brightness pattern``, their patterns
+  (:class:`~pyro_latent.concepts.directions.RegressionCAV`; passed in: they do not depend on the
+  shoe);
 * ``gs_euclidean``: ``h`` made orthogonal to ``b`` in the latent's Euclidean metric (the post's
   Gram–Schmidt);
 * ``gs_pullback``: the same in the decoder's pull-back metric ``G = JᵀJ`` at ``z₀``, so that the
@@ -59,6 +61,8 @@ from pyro_latent.core.latent_model import (
 
 __all__ = [
     "BRIGHTEN",
+    "CAV_KEYS",
+    "CAV_PATTERN_KEYS",
     "DIRECTIONS",
     "brighter",
     "directions_at",
@@ -72,6 +76,8 @@ DIRECTIONS = (
     "two-image b",
     "cav height",
     "cav brightness",
+    "cav height pattern",
+    "cav brightness pattern",
     "gs euclidean",
     "gs pullback",
     "gs euclidean b⊥h",
@@ -81,6 +87,7 @@ DIRECTIONS = (
 )
 PIXELS = 784
 CAV_KEYS = ("height", "brightness")
+CAV_PATTERN_KEYS = ("height pattern", "brightness pattern")  # optional
 
 
 def brighter(images: torch.Tensor, factor: float = BRIGHTEN) -> torch.Tensor:
@@ -105,7 +112,8 @@ def _check_image(image) -> torch.Tensor:
 
 
 def _check_cavs(cavs, latent_dim: int) -> None:
-    """``cavs`` maps ``"height"`` and ``"brightness"`` to finite vectors ``[latent_dim]``."""
+    """``cavs`` maps ``"height"`` and ``"brightness"`` (and optionally the two pattern keys) to
+    finite vectors ``[latent_dim]``, and nothing else."""
     if not isinstance(cavs, Mapping):
         raise TypeError(
             f"cavs must be a mapping with keys {list(CAV_KEYS)}, got {type(cavs).__name__}"
@@ -116,7 +124,13 @@ def _check_cavs(cavs, latent_dim: int) -> None:
             f"cavs is missing {', '.join(repr(k) for k in missing)}: it must map "
             f"{' and '.join(repr(k) for k in CAV_KEYS)} to CAV directions [{latent_dim}]"
         )
-    for key in CAV_KEYS:
+    unknown = [key for key in cavs if key not in CAV_KEYS + CAV_PATTERN_KEYS]
+    if unknown:
+        raise ValueError(
+            f"cavs has unknown key(s) {', '.join(repr(k) for k in unknown)}; known: "
+            f"{', '.join(repr(k) for k in CAV_KEYS + CAV_PATTERN_KEYS)}"
+        )
+    for key in CAV_KEYS + tuple(k for k in CAV_PATTERN_KEYS if k in cavs):
         try:
             v = torch.as_tensor(cavs[key])
         except (TypeError, ValueError, RuntimeError):
@@ -163,7 +177,8 @@ def directions_at(
     under any :class:`~pyro_latent.core.latent_model.LatentModel` (``μ`` is its encoder's
     ``loc``, ``g`` its ``decode``).
 
-    ``cavs`` maps ``"height"`` and ``"brightness"`` to regression-CAV directions ``[D]``.  The
+    ``cavs`` maps ``"height"`` and ``"brightness"`` to regression-CAV directions ``[D]`` (the
+    filters), and may map ``"height pattern"`` and ``"brightness pattern"`` to their patterns.  The
     commenter's direction is left out (and its diagnostics say why) when the brightness change
     has one sign over the whole ``α`` bracket.  A shoe whose whitened encoding decodes to an image
     with no pixel over the height threshold has nothing to measure: :class:`EmptyShapeError`.
@@ -198,6 +213,7 @@ def directions_at(
         "two-image b": b64,
         "cav height": unit(cavs["height"]),
         "cav brightness": unit(cavs["brightness"]),
+        **{f"cav {key}": unit(cavs[key]) for key in CAV_PATTERN_KEYS if key in cavs},
         "gs euclidean": gram_schmidt(h64, b64),
         "gs pullback": unit(gram_schmidt(h64, b64, G)),
         "gs euclidean b⊥h": gram_schmidt(b64, h64),

@@ -189,3 +189,40 @@ def plot_correlations(path: Path, panels: Sequence[dict], *, threshold: float) -
             ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         fig.colorbar(image, ax=row, shrink=0.8, label="|correlation|")
     return save_figure(fig, path, dpi=110, bbox_inches="tight")
+
+
+def plot_gaps(path: Path, table: dict) -> Path:
+    """The approximation and amortisation gaps (mean ± s.e., nats) of each VAE, per class of the
+    real test images and for each off-distribution group: one panel per gap, grouped bars per
+    VAE (``table``: :func:`pyro_latent.study.posterior_gaps.gap_table`)."""
+    vaes = list(table)
+    first = table[vaes[0]]
+    groups = [*first["by_class"], *first["off"]]
+    fig, axes = plt.subplots(2, 1, figsize=(max(8, 0.75 * len(groups)), 6.5), sharex=True)
+    width = 0.8 / max(len(vaes), 1)
+    x = np.arange(len(groups))
+    for ax, gap, title in zip(
+        axes,
+        ("approximation_gap", "amortisation_gap"),
+        ("approximation gap  log p(x) − L[q*]", "amortisation gap  L[q*] − L[q]"),
+        strict=True,
+    ):
+        for i, vae in enumerate(vaes):
+            cells = {**table[vae]["by_class"], **table[vae]["off"]}
+            means = [cells[g][gap]["mean"] if g in cells else None for g in groups]
+            errors = [cells[g][gap]["se"] if g in cells else None for g in groups]
+            ax.bar(
+                x + (i - (len(vaes) - 1) / 2) * width,
+                [np.nan if m is None else m for m in means],
+                width,
+                yerr=[0 if e is None else e for e in errors],
+                capsize=2,
+                label=vae,
+            )
+        ax.set_ylabel("nats")
+        ax.set_title(title, fontsize=10)
+        ax.axvline(len(first["by_class"]) - 0.5, color="grey", lw=0.8, ls="--")
+    axes[0].legend(fontsize=8)
+    axes[-1].set_xticks(x, groups, rotation=35, ha="right", fontsize=8)
+    fig.tight_layout()
+    return save_figure(fig, path)

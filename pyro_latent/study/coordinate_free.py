@@ -160,7 +160,7 @@ def coordinate_measurements(
     spread = float(y.var(0).mean().sqrt())
     alphas = [a * spread for a in ALPHAS]
     purities = [
-        traversal_record(vae, loc[i], cav.direction_.to(loc.dtype), alphas, spreads)["purity"]
+        traversal_record(vae, loc[i], cav.filter_.to(loc.dtype), alphas, spreads)["purity"]
         for i in shoes[:purity_shoes]
     ]
     tree = level_set_tree(y[:tree_points].numpy(), min_cluster_size=min_cluster_size)

@@ -14,13 +14,17 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from pyro_latent.concepts.directions import RegressionCAV
+
 __all__ = [
     "brightness_claim_verdict",
+    "cav_reading",
     "collinearity_verdict",
     "commenter_summary",
     "compare_records",
     "decay_table",
     "direction_table",
+    "fit_cavs",
     "gram_schmidt_summary",
     "median_or_none",
     "purest_direction",
@@ -201,6 +205,61 @@ def commenter_summary(diagnostics: Sequence[Mapping]) -> dict:
             "alpha": quartiles([c["alpha"] for c in found]),
             "sensitivity": quartiles([c["sensitivity"] for c in found]),
         }
+    return out
+
+
+def fit_cavs(codes, meters: Mapping, inactive_variance: float = 0.01) -> tuple[dict, dict]:
+    """Regression CAVs (:class:`~pyro_latent.concepts.directions.RegressionCAV`) of each meter
+    ``meters[name] [N]`` on the codes ``[N, D]``.
+
+    Returns the directions for :func:`~pyro_latent.concepts.shoe_directions.directions_at` (the
+    filter under ``name``, the pattern under ``"<name> pattern"``) and a record per meter:
+    training R², the gains along filter and pattern (meter units per latent unit), and the share
+    ``Σ_{inactive d} v_d²`` of each unit direction ``v`` on the inactive units, those whose code
+    variance is at most ``inactive_variance`` (the study's active-unit threshold)."""
+    codes = np.asarray(codes, dtype=np.float64)
+    inactive = codes.var(0) <= inactive_variance
+    directions, record = {}, {}
+    for name, values in meters.items():
+        cav = RegressionCAV().fit(codes, values)
+        directions[name], directions[f"{name} pattern"] = cav.filter_, cav.pattern_
+        record[name] = {
+            "r2": cav.r2_,
+            "filter_gain": cav.gain_,
+            "pattern_gain": cav.pattern_gain_,
+            "filter_inactive_share": float((cav.filter_.numpy()[inactive] ** 2).sum()),
+            "pattern_inactive_share": float((cav.pattern_.numpy()[inactive] ** 2).sum()),
+            "n_inactive": int(inactive.sum()),
+        }
+    return directions, record
+
+
+def cav_reading(table: Sequence[Mapping], cav_fit: Mapping, meter: str = "height") -> dict:
+    """Per VAE, the ``meter`` CAV's filter against its pattern: each one's median gain, leakage
+    and purity from the :func:`direction_table` rows ``"cav <meter>"`` and
+    ``"cav <meter> pattern"``, and the mean over seeds (``cav_fit["<vae>-<seed>"]``, records of
+    :func:`fit_cavs`) of each direction's share on the inactive units.  ``pattern_gains_more``:
+    the pattern's median height gain exceeds the filter's (``None`` when either is missing)."""
+    rows = {(r["vae"], r["direction"]): r for r in table}
+    out = {}
+    for vae in dict.fromkeys(r["vae"] for r in table):
+        fits = [f[meter] for key, f in cav_fit.items() if key.rsplit("-", 1)[0] == vae]
+        entry = {}
+        for kind, direction in (("filter", f"cav {meter}"), ("pattern", f"cav {meter} pattern")):
+            row = rows.get((vae, direction))
+            entry[kind] = {
+                "height_gain": row["height_gain"]["median"] if row else None,
+                "brightness_leakage": row["brightness_leakage"]["median"] if row else None,
+                "purity": row["purity"]["median"] if row else None,
+                "inactive_share": float(np.mean([f[f"{kind}_inactive_share"] for f in fits]))
+                if fits
+                else None,
+            }
+        entry["r2"] = float(np.mean([f["r2"] for f in fits])) if fits else None
+        entry["n_inactive"] = max((f["n_inactive"] for f in fits), default=None)
+        gains = (entry["filter"]["height_gain"], entry["pattern"]["height_gain"])
+        entry["pattern_gains_more"] = None if None in gains else gains[1] > gains[0]
+        out[vae] = entry
     return out
 
 

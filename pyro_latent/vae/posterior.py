@@ -19,7 +19,10 @@ come from ``az.summary``.
 which is a lower bound in expectation that tightens as ``K`` grows (it is the IWAE bound), and
 whose gap to the ELBO ``E_q[\log p(x, z) - \log q(z \mid x)]`` measures how far ``q`` is from the
 posterior (the amortisation-plus-approximation gap).  The effective sample size of the weights,
-``(Σ w)² / Σ w²``, says how much the estimate can be trusted (:func:`importance_log_evidence`).
+``(Σ w)² / Σ w²``, and the Pareto shape ``k̂`` of the largest weights' tail (PSIS, Vehtari,
+Simpson, Gelman, Yao & Gabry 2024, computed by ArviZ's ``psislw``) say how much the estimate can
+be trusted: with ``k̂ > 0.7`` the weights' variance is effectively infinite and the estimate is
+unreliable whatever ``K`` (:func:`importance_log_evidence`).
 
 :func:`standardised_offset` is the distance between the encoder mean and the posterior mean in
 posterior standard deviations, per dimension.
@@ -49,9 +52,15 @@ from pyro_latent.core.latent_model import (
     require_likelihood,
     require_posterior,
 )
+from pyro_latent.vae.local_gaussian import optimise_gaussians
 
 __all__ = [
+    "CONVERGENCE",
     "ImportanceEstimate",
+    "PARETO_K_THRESHOLD",
+    "PROPOSALS",
+    "STUDENT_DF",
+    "convergence",
     "posterior_check",
     "importance_log_evidence",
     "nuts_chains",
@@ -64,7 +73,16 @@ __all__ = [
 # in each half; ArviZ's R-hat compares chains, so it needs two of them.
 MIN_NUTS_SAMPLES = 4
 MIN_CHECK_CHAINS = 2
+# Above this Pareto k̂ an importance-sampling estimate is unreliable (Vehtari et al., PSIS).
+PARETO_K_THRESHOLD = 0.7
+# Converged: every latent's rank-normalised R-hat at most 1.01, bulk and tail ESS at least 400,
+# no divergent transition (Vehtari, Gelman, Simpson, Carpenter & Bürkner 2021; ArviZ's defaults).
+CONVERGENCE = {"r_hat_max": 1.01, "ess_min": 400, "divergences_max": 0}
 NUTS_OPTIONS = ("n_samples", "warmup_steps", "n_chains", "spread")
+# The heavier-tailed proposal: a Student-t with q*'s location and scale and this many degrees of
+# freedom (its weights stay bounded where q*'s Gaussian tails fall off faster than p(z | x)).
+STUDENT_DF = 3.0
+PROPOSALS = ("guide", "local", "local_t")
 
 
 def _check_callable(f, name: str) -> None:
@@ -108,9 +126,12 @@ def vae_log_joint(vae, x: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor
 
 
 class ImportanceEstimate(dict):
-    """``{"log_evidence", "elbo", "gap", "ess", "n_samples"}``: the importance-sampled
-    ``log p(x)``, the ELBO from the same draws, their difference, and the weights' effective
-    sample size."""
+    """``{"log_evidence", "log_evidence_se", "elbo", "gap", "ess", "pareto_k", "reliable",
+    "n_samples"}``: the importance-sampled ``log p(x)`` and its delta-method standard error
+    ``sd(w) / (mean(w) √K) = √((K / ESS - 1) / K)``, the ELBO from the same draws, their
+    difference, the weights' effective sample size, the Pareto ``k̂`` of their tail and whether
+    ``k̂ ≤ 0.7``.  The standard error means something only where ``k̂ ≤ 0.7``: beyond, the
+    weights' variance is effectively infinite."""
 
 
 def importance_log_evidence(
@@ -156,13 +177,33 @@ def importance_log_evidence(
     log_evidence = float(torch.logsumexp(log_w, 0) - math.log(K))
     normalised = torch.softmax(log_w, 0)
     elbo = float(log_w.mean())
+    pareto_k = _pareto_k(log_w.numpy())
+    ess = float(1 / normalised.square().sum())
     return ImportanceEstimate(
         log_evidence=log_evidence,
+        log_evidence_se=math.sqrt(max(K / ess - 1, 0.0) / K),
         elbo=elbo,
         gap=log_evidence - elbo,
-        ess=float(1 / normalised.square().sum()),
+        ess=ess,
+        pareto_k=pareto_k,
+        reliable=bool(pareto_k <= PARETO_K_THRESHOLD),
         n_samples=K,
     )
+
+
+def _pareto_k(log_weights: np.ndarray) -> float:
+    """PSIS's ``k̂`` of the log importance weights (ArviZ ``psislw``).  ArviZ fits the tail of
+    the largest ``min(K/5, 3√K)`` weights and returns ``inf`` when there are too few draws to
+    fit it (a few dozen); a single draw, which ArviZ cannot take, is ``inf`` too: unreliable."""
+    import warnings
+
+    if log_weights.size < 2:
+        return math.inf
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _, k = az.psislw(log_weights)
+    k = float(np.asarray(k))
+    return k if math.isfinite(k) else math.inf
 
 
 def vae_log_evidence(vae, x: torch.Tensor, n_samples: int = 1000, *, seed: int = 0):
@@ -352,17 +393,102 @@ def _check_nuts_options(nuts) -> None:
         check_nonnegative_float(nuts["spread"], "nuts['spread']")
 
 
+def convergence(data, criteria: Mapping = CONVERGENCE) -> dict:
+    """ArviZ's diagnostics of NUTS draws ``data`` (``InferenceData`` with variable ``z``) against
+    ``criteria`` (:data:`CONVERGENCE`): ``{"r_hat_max", "ess_bulk_min", "ess_tail_min",
+    "divergences", "converged"}``, the worst value over the latent dimensions of each, unrounded
+    (``az.summary`` rounds R-hat to two decimals, which would let 1.014 pass as 1.01)."""
+    out = {
+        "r_hat_max": float(az.rhat(data)["z"].values.max()),
+        "ess_bulk_min": float(az.ess(data, method="bulk")["z"].values.min()),
+        "ess_tail_min": float(az.ess(data, method="tail")["z"].values.min()),
+        "divergences": int(data.sample_stats["diverging"].values.sum()),
+    }
+    out["converged"] = bool(
+        out["r_hat_max"] <= criteria["r_hat_max"]
+        and min(out["ess_bulk_min"], out["ess_tail_min"]) >= criteria["ess_min"]
+        and out["divergences"] <= criteria["divergences_max"]
+    )
+    return out
+
+
+def _evidence(vae, x, loc, scale, is_samples: int, seed: int, local_steps: int) -> dict:
+    """The three importance-sampled estimates of :func:`posterior_check` and the best reliable
+    one."""
+    log_joint = vae_log_joint(vae, x)
+    local = optimise_gaussians(log_joint, loc, scale, steps=local_steps, seed=seed)
+    Normal, StudentT = torch.distributions.Normal, torch.distributions.StudentT
+    proposals = {
+        "guide": Normal(loc[0], scale[0]),
+        "local": Normal(local.loc[0], local.scale[0]),
+        "local_t": StudentT(STUDENT_DF, local.loc[0], local.scale[0]),
+    }
+    estimates = {
+        name: dict(
+            importance_log_evidence(
+                log_joint, torch.distributions.Independent(q, 1), is_samples, seed=seed
+            )
+        )
+        for name, q in proposals.items()
+    }
+    local_elbo = estimates["local"]["elbo"]
+    reliable = {k: e["log_evidence_se"] for k, e in estimates.items() if e["reliable"]}
+    best = min(reliable, key=reliable.get) if reliable else None
+    return {
+        "importance": estimates["guide"],
+        "importance_local": estimates["local"],
+        "importance_local_t": estimates["local_t"],
+        "local_elbo": local_elbo,
+        "log_evidence": estimates[best]["log_evidence"] if best else None,
+        "log_evidence_se": estimates[best]["log_evidence_se"] if best else None,
+        "log_evidence_from": best,
+        "approximation_gap": estimates[best]["log_evidence"] - local_elbo if best else None,
+        "amortisation_gap": local_elbo - estimates["guide"]["elbo"],
+    }
+
+
 def posterior_check(
-    vae, x: torch.Tensor, *, nuts: dict, is_samples: int = 1000, seed: int = 0, n_jobs: int = 1
+    vae,
+    x: torch.Tensor,
+    *,
+    nuts: dict,
+    is_samples: int = 1000,
+    seed: int = 0,
+    n_jobs: int = 1,
+    max_samples: int | None = None,
+    local_steps: int = 500,
 ) -> tuple[dict, object]:
     """The encoder against the true posterior for one observation, under any
     :class:`~pyro_latent.core.latent_model.LatentModel` with a posterior and a likelihood:
     NUTS from the encoder mean (:func:`nuts_chains` with the options ``nuts``) and importance
     sampling with the guide (:func:`vae_log_evidence`).
 
-    Returns ``(summary, InferenceData)``; ``summary`` has ``r_hat_max`` and ``ess_bulk_min``
-    (``az.summary`` over the latent dimensions), ``divergences``, ``offset``
-    (:func:`standardised_offset` of the encoder mean), ``importance`` and ``posterior_mean``.
+    **Until converged.**  When the chains fail :data:`CONVERGENCE` (R-hat ≤ 1.01, bulk and
+    tail ESS ≥ 400, no divergence; :func:`convergence`), they are run again from the start with
+    twice the draws and twice the warm-up, as long as the draws per chain stay within
+    ``max_samples`` (``None``: one run only).  Every run's diagnostics are kept in ``rounds``.
+
+    Returns ``(summary, InferenceData)`` of the last run; ``summary`` has the diagnostics of
+    :func:`convergence` (``converged`` among them), ``rounds``, ``n_samples`` and
+    ``warmup_steps`` of the last run, ``offset`` (:func:`standardised_offset` of the encoder
+    mean), ``posterior_mean``, ``summary`` (per dimension), and the evidence:
+
+    * ``importance``: importance sampling with the guide ``q(z | x)`` (with its Pareto ``k̂``);
+    * ``importance_local``: with ``q*``, the guide refined for this image by ``local_steps`` of
+      SVI (:func:`~pyro_latent.vae.local_gaussian.optimise_gaussians`), and
+      ``importance_local_t``: with a Student-t of ``q*``'s location and scale
+      (:data:`STUDENT_DF` degrees of freedom); ``local_elbo``: ``L[q*]`` (from the draws of
+      ``importance_local``);
+    * ``log_evidence``: the most precise (smallest standard error) of the reliable
+      (``k̂ ≤ 0.7``) estimates, and ``log_evidence_from`` (``"guide"``, ``"local"`` or
+      ``"local_t"``); ``None`` for both when none is reliable.  Not the highest: each is a
+      lower bound only in expectation, and the highest is the luckiest draw; its
+      ``log_evidence_se``;
+    * Cremer et al.'s ``approximation_gap`` ``log p(x) - L[q*]`` (``None`` without a reliable
+      ``log p(x)``) and ``amortisation_gap`` ``L[q*] - L[q]``.
+
+    The posterior numbers are there whether or not the chains converged: a reader must check
+    ``converged`` before quoting them.
 
     ``nuts`` may hold only :data:`NUTS_OPTIONS` (``seed`` and ``n_jobs`` are this function's
     own arguments); R-hat needs ``n_chains ≥ 2`` and ``n_samples ≥ 4``.  Anything else is a
@@ -373,18 +499,38 @@ def posterior_check(
     is_samples = check_positive_int(is_samples, "is_samples")
     seed = check_nonnegative_int(seed, "seed")
     n_jobs = check_positive_int(n_jobs, "n_jobs")
+    local_steps = check_nonnegative_int(local_steps, "local_steps")
+    defaults = inspect.signature(nuts_chains).parameters
+    options = {k: nuts.get(k, defaults[k].default) for k in NUTS_OPTIONS}
+    if max_samples is not None:
+        max_samples = check_positive_int(max_samples, "max_samples")
+        if max_samples < options["n_samples"]:
+            raise ValueError(
+                f"max_samples ({max_samples}) must be at least nuts['n_samples'] "
+                f"({options['n_samples']}): it caps the draws per chain when runs are doubled"
+            )
     x, loc, scale = _one_observation(vae, x)
     require_posterior(scale, purpose="posterior_check (importance sampling with the guide)")
     mu = loc[0]
-    data = nuts_chains(vae_log_joint(vae, x), mu, **nuts, seed=seed, n_jobs=n_jobs)
-    diagnostics = az.summary(data, kind="diagnostics")
+    rounds = []
+    while True:
+        data = nuts_chains(vae_log_joint(vae, x), mu, **options, seed=seed, n_jobs=n_jobs)
+        diagnosed = convergence(data)
+        rounds.append({"n_samples": options["n_samples"], "warmup_steps": options["warmup_steps"],
+                       **diagnosed})  # fmt: skip
+        if diagnosed["converged"] or max_samples is None or 2 * options["n_samples"] > max_samples:
+            break
+        options["n_samples"] *= 2
+        options["warmup_steps"] = max(2 * options["warmup_steps"], 1)
     draws = data.posterior["z"].values.reshape(-1, mu.numel())
+    evidence = _evidence(vae, x, loc, scale, is_samples, seed, local_steps)
     summary = {
-        "r_hat_max": float(diagnostics["r_hat"].max()),
-        "ess_bulk_min": float(diagnostics["ess_bulk"].min()),
-        "divergences": int(data.sample_stats["diverging"].values.sum()),
+        **diagnosed,
+        "rounds": rounds,
+        "n_samples": options["n_samples"],
+        "warmup_steps": options["warmup_steps"],
         "offset": standardised_offset(mu, draws),
-        "importance": dict(vae_log_evidence(vae, x, is_samples, seed=seed)),
+        **evidence,
         "posterior_mean": draws.mean(0).tolist(),
         "summary": [
             {"dim": i, **{k: float(row[k]) for k in ("mean", "sd", "r_hat", "ess_bulk")}}
