@@ -5,10 +5,11 @@ Loads the ``small`` and ``large`` VAEs that ``vae_latents`` trained (the same ch
 many test shoes (:mod:`pyro_latent.concepts.shoe_directions`), traverses it and measures height and
 brightness of the decoded images (:mod:`pyro_latent.concepts.traversal`), and compares the encoder
 with the true posterior by NUTS and importance sampling (:mod:`pyro_latent.vae.posterior`).
-Profiles: *full*, 50 shoes × seeds 0–2 × both VAEs, NUTS with 4 chains of 250 + 250 steps on the
-whitened shoe, the taller one and two real shoes, doubled until they converge or reach 1000 draws
-per chain (chains run in parallel on every core); *quick*, 5 shoes, one seed, 4 chains of 25 + 25
-steps, never doubled (about 25 s).  The README gives the measured cost.
+Profiles: *full*, 50 shoes × seeds 0–2 × both VAEs, NUTS with 4 chains of 500 + 500 steps on the
+whitened shoe, the taller one and two real shoes (where 250 + 250 fell short on most), doubled
+until they converge or reach 2000 draws per chain (chains in parallel on every core, the
+potential traced by torch.jit); *quick*, 5 shoes, one seed, 4 chains of 25 + 25 steps, never
+doubled (about 25 s).  The README gives the measured cost.
 The prose is ``experiments/templates/shoe_concepts.md``.
 """
 
@@ -43,7 +44,7 @@ PROFILES = {
     "quick": {"seeds": 1, "shoes": 5, "cav_shoes": 500, "nuts_real": 0, "is_samples": 1000,
               "nuts": {"n_samples": 25, "warmup_steps": 25, "n_chains": 4}, "nuts_max": None},
     "full": {"seeds": 3, "shoes": 50, "cav_shoes": 3000, "nuts_real": 2, "is_samples": 1000,
-             "nuts": {"n_samples": 250, "warmup_steps": 250, "n_chains": 4}, "nuts_max": 1000},
+             "nuts": {"n_samples": 500, "warmup_steps": 500, "n_chains": 4}, "nuts_max": 2000},
 }  # fmt: skip
 PRESETS = ("small", "large")
 ALPHAS = [-3.0, -2.25, -1.5, -0.75, 0.0, 0.75, 1.5, 2.25, 3.0]

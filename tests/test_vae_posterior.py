@@ -170,3 +170,25 @@ def test_convergence_criteria_on_draws_with_known_properties():
         pytest.fail("no offset gave an R-hat between 1.01 and 1.015")
     strict = convergence(good, {**CONVERGENCE, "ess_min": 10**6})
     assert strict["converged"] is False
+
+
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")
+def test_a_traced_potential_gives_the_same_chains(linear_gaussian):
+    """``jit=True`` compiles the potential with torch.jit.trace: the same draws as without; a
+    log-joint whose trace would take the wrong branch elsewhere runs uncompiled instead."""
+    log_joint = linear_gaussian[0]
+    start = torch.zeros(2, dtype=torch.float64)
+    opts = {"n_samples": 30, "warmup_steps": 30, "n_chains": 2, "seed": 1}
+    plain = nuts_chains(log_joint, start, **opts)
+    traced = nuts_chains(log_joint, start, **opts, jit=True)
+    assert traced.attrs["jit_compiled"] == 1 and plain.attrs["jit_compiled"] == 0
+    np.testing.assert_allclose(traced.posterior["z"].values, plain.posterior["z"].values, atol=1e-8)
+
+    def branching(z):  # Python control flow on a value: a trace would freeze one branch
+        below = float(z.detach().sum()) < 0.5
+        return log_joint(z) if below else log_joint(z) - z.square().sum(-1)
+
+    fallback = nuts_chains(branching, start, **opts, jit=True)
+    assert fallback.attrs["jit_compiled"] == 0
+    reference = nuts_chains(branching, start, **opts)
+    np.testing.assert_array_equal(fallback.posterior["z"].values, reference.posterior["z"].values)

@@ -33,6 +33,7 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Callable, Mapping
+from contextlib import contextmanager
 
 import arviz as az
 import numpy as np
@@ -215,16 +216,44 @@ def vae_log_evidence(vae, x: torch.Tensor, n_samples: int = 1000, *, seed: int =
     return importance_log_evidence(vae_log_joint(vae, x), proposal, n_samples, seed=seed)
 
 
-def _one_chain(log_joint, start, n_samples, warmup_steps, seed, threads):
-    """One NUTS chain from ``start``; ``(draws [N, D], diverging [N])``.  Seeds itself, so a
-    chain gives the same draws in this process or in a worker."""
+def _traced_potential(log_joint, start):
+    """``z -> -log_joint(z)`` compiled by ``torch.jit.trace`` at ``start``, or ``None`` when it
+    cannot be traced (a captured tensor that requires grad, data-dependent control flow)."""
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            traced = torch.jit.trace(lambda z: -log_joint(z), (start.clone(),), check_trace=False)
+            probe = start.clone().requires_grad_(True)
+            (grad,) = torch.autograd.grad(traced(probe), probe)
+    except RuntimeError:
+        return None
+    # A trace records one path through the code: check it away from where it was made too.
+    ramp = torch.linspace(0.5, 1.0, start.numel(), dtype=start.dtype)
+    probes = (start, start + ramp, start - ramp)
+    with torch.no_grad():
+        for z in probes:
+            expected, got = -log_joint(z), traced(z)
+            if not (torch.isfinite(got) and torch.allclose(got, expected, rtol=1e-5, atol=1e-6)):
+                return None
+    if not bool(torch.isfinite(grad).all()):
+        return None
+    return traced
+
+
+def _one_chain(log_joint, start, n_samples, warmup_steps, seed, threads, jit=False):
+    """One NUTS chain from ``start``; ``(draws [N, D], diverging [N], jit_compiled)``.  Seeds
+    itself, so a chain gives the same draws in this process or in a worker."""
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
         pyro.set_rng_seed(seed)
+        traced = _traced_potential(log_joint, start) if jit else None
+        negative_log_joint = traced if traced is not None else (lambda z: -log_joint(z))
 
         def potential(params):
-            return -log_joint(params["z"])
+            return negative_log_joint(params["z"])
 
         kernel = NUTS(potential_fn=potential, adapt_step_size=True, adapt_mass_matrix=True)
         mcmc = MCMC(
@@ -237,7 +266,7 @@ def _one_chain(log_joint, start, n_samples, warmup_steps, seed, threads):
         mcmc.run()
         diverging = np.zeros(n_samples, dtype=bool)
         diverging[mcmc.diagnostics()["divergences"]["chain 0"]] = True
-        return mcmc.get_samples()["z"].detach().double().numpy(), diverging
+        return mcmc.get_samples()["z"].detach().double().numpy(), diverging, traced is not None
     finally:
         torch.set_num_threads(before)
 
@@ -252,6 +281,7 @@ def nuts_chains(
     spread: float = 1.0,
     seed: int = 0,
     n_jobs: int = 1,
+    jit: bool = False,
 ):
     """Posterior draws of ``z`` by NUTS from the potential ``-log_joint(z)``, as ArviZ
     ``InferenceData`` with variable ``z`` of dims ``(chain, draw, latent)``.
@@ -260,6 +290,11 @@ def nuts_chains(
     that R-hat can see chains that do not mix, and is seeded with ``1000 · seed + c``.  With
     ``n_jobs > 1`` the chains run in joblib worker processes with one torch thread each; the
     draws are the same as in one process (each chain carries its own seed and thread count).
+
+    With ``jit`` the potential is compiled by ``torch.jit.trace`` (Pyro's own ``jit_compile``
+    does nothing for a ``potential_fn``); that needs every tensor ``log_joint`` captures not to
+    require grad (:func:`posterior_check` freezes the model's parameters for it), and a potential
+    that cannot be traced runs as it is.  ``attrs["jit_compiled"]`` says which happened.
 
     ``n_samples`` must be at least 4 (Pyro's split R-hat, run on every chain, needs two draws
     in each half of a chain); R-hat across chains (``az.rhat``, ``az.summary``) also needs
@@ -294,7 +329,7 @@ def nuts_chains(
         n_chains, initial.numel(), generator=torch.Generator().manual_seed(seed)
     ).to(initial.dtype)
     tasks = [
-        (log_joint, initial + spread * noise[c], n_samples, warmup_steps, seed * 1000 + c, 1)
+        (log_joint, initial + spread * noise[c], n_samples, warmup_steps, seed * 1000 + c, 1, jit)
         for c in range(n_chains)
     ]
     if n_jobs == 1:
@@ -302,10 +337,14 @@ def nuts_chains(
     else:
         chains = Parallel(n_jobs=min(n_jobs, n_chains))(delayed(_one_chain)(*t) for t in tasks)
     return az.from_dict(
-        posterior={"z": np.stack([draws for draws, _ in chains])},
-        sample_stats={"diverging": np.stack([diverging for _, diverging in chains])},
+        posterior={"z": np.stack([draws for draws, _, _ in chains])},
+        sample_stats={"diverging": np.stack([diverging for _, diverging, _ in chains])},
         dims={"z": ["latent"]},
-        attrs={"sampler": "pyro NUTS", "warmup_steps": warmup_steps},
+        attrs={
+            "sampler": "pyro NUTS",
+            "warmup_steps": warmup_steps,
+            "jit_compiled": int(all(compiled for _, _, compiled in chains)),
+        },  # fmt: skip
     )
 
 
@@ -391,6 +430,22 @@ def _check_nuts_options(nuts) -> None:
         check_nonnegative_int(nuts["warmup_steps"], "nuts['warmup_steps']")
     if "spread" in nuts:
         check_nonnegative_float(nuts["spread"], "nuts['spread']")
+
+
+@contextmanager
+def _frozen_parameters(model):
+    """``requires_grad`` off for the parameters of ``model`` (when it is a ``torch.nn.Module``)
+    for the length of the block, then back on."""
+    params = []
+    if isinstance(model, torch.nn.Module):
+        params = [p for p in model.parameters() if p.requires_grad]
+    for param in params:
+        param.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for param in params:
+            param.requires_grad_(True)
 
 
 def convergence(data, criteria: Mapping = CONVERGENCE) -> dict:
@@ -514,7 +569,10 @@ def posterior_check(
     mu = loc[0]
     rounds = []
     while True:
-        data = nuts_chains(vae_log_joint(vae, x), mu, **options, seed=seed, n_jobs=n_jobs)
+        with _frozen_parameters(vae):  # so that the potential can be traced
+            data = nuts_chains(
+                vae_log_joint(vae, x), mu, **options, seed=seed, n_jobs=n_jobs, jit=True
+            )
         diagnosed = convergence(data)
         rounds.append({"n_samples": options["n_samples"], "warmup_steps": options["warmup_steps"],
                        **diagnosed})  # fmt: skip
@@ -529,6 +587,7 @@ def posterior_check(
         "rounds": rounds,
         "n_samples": options["n_samples"],
         "warmup_steps": options["warmup_steps"],
+        "jit_compiled": bool(data.attrs.get("jit_compiled", 0)),
         "offset": standardised_offset(mu, draws),
         **evidence,
         "posterior_mean": draws.mean(0).tolist(),
