@@ -35,13 +35,16 @@ quick: $(STAMP) system-deps
 report: $(STAMP)
 	$(VENV)/bin/pyro-latent report $(ARGS)
 
-# Everything, slow tests included: what CI runs.
+# Everything, slow tests included: what CI runs. One pytest worker per core (at most 4): every
+# test runs with one torch thread, so the workers do not compete for threads.
+PYTEST_WORKERS ?= --numprocesses=auto --maxprocesses=4
+
 test: $(STAMP) system-deps
-	$(PY) -m pytest -q $(ARGS)
+	$(PY) -m pytest -q $(PYTEST_WORKERS) $(ARGS)
 
 # The quick checks while editing (under two minutes): no test marked slow.
 test-fast: $(STAMP) system-deps
-	$(PY) -m pytest -q -m "not slow" $(ARGS)
+	$(PY) -m pytest -q $(PYTEST_WORKERS) -m "not slow" $(ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check pyro_latent experiments tests benchmarks
