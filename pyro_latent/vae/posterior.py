@@ -478,10 +478,15 @@ def _evidence(vae, x, loc, scale, is_samples: int, seed: int, local_steps: int) 
         "local": Normal(local.loc[0], local.scale[0]),
         "local_t": StudentT(STUDENT_DF, local.loc[0], local.scale[0]),
     }
+    # Draws from another seed than the optimiser's: an ELBO read off the noise q* was fitted to
+    # would be biased upwards (and the guide's estimate keeps its seed, as before q* existed).
     estimates = {
         name: dict(
             importance_log_evidence(
-                log_joint, torch.distributions.Independent(q, 1), is_samples, seed=seed
+                log_joint,
+                torch.distributions.Independent(q, 1),
+                is_samples,
+                seed=seed if name == "guide" else seed + 1,
             )
         )
         for name, q in proposals.items()
