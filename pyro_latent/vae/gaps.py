@@ -21,17 +21,21 @@ approximation gap (``NaN``) and is flagged, never averaged in silently.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable
 
-import arviz as az
 import numpy as np
 import torch
 
 from pyro_latent.core.checks import check_nonnegative_int, check_positive_int
 from pyro_latent.core.latent_model import check_latent_model, encode, require_posterior
 from pyro_latent.vae.local_gaussian import gaussian_elbo, model_log_joint, optimise_gaussians
-from pyro_latent.vae.posterior import PARETO_K_THRESHOLD, PROPOSALS, STUDENT_DF
+from pyro_latent.vae.posterior import (
+    PARETO_K_THRESHOLD,
+    PROPOSALS,
+    STUDENT_DF,
+    evidence_proposals,
+    pareto_k,
+)
 
 __all__ = ["PARETO_K_THRESHOLD", "PROPOSALS", "STUDENT_DF", "batched_importance",
            "inference_gaps"]  # fmt: skip
@@ -76,13 +80,7 @@ def batched_importance(
         bad = torch.nonzero(~torch.isfinite(log_w).all(0)).flatten().tolist()
         raise ValueError(f"a log weight of image(s) {bad[:5]} is not finite")
     ess = 1 / torch.softmax(log_w, 0).square().sum(0)
-    if K < 2:
-        k_hat = np.full(log_w.shape[1], math.inf)
-    else:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            k_hat = np.asarray(az.psislw(log_w.T.numpy())[1], dtype=float).reshape(-1)
-        k_hat = np.where(np.isfinite(k_hat), k_hat, math.inf)
+    k_hat = pareto_k(log_w.T.numpy())
     return {
         "log_evidence": (torch.logsumexp(log_w, 0) - math.log(K)).numpy(),
         "log_evidence_se": ((K / ess - 1).clamp(min=0) / K).sqrt().numpy(),
@@ -120,16 +118,9 @@ def inference_gaps(
     local = optimise_gaussians(
         log_joint, loc, scale, steps=local_steps, n_particles=n_particles, seed=seed
     )
-    Normal, StudentT = torch.distributions.Normal, torch.distributions.StudentT
-    Independent = torch.distributions.Independent
-    proposals = {
-        "guide": Normal(loc, scale),
-        "local": Normal(local.loc, local.scale),
-        "local_t": StudentT(STUDENT_DF, local.loc, local.scale),
-    }
     out = {}
-    for name, q in proposals.items():
-        estimate = batched_importance(log_joint, Independent(q, 1), n_samples, seed=seed)
+    for name, q in evidence_proposals(loc, scale, local.loc, local.scale).items():
+        estimate = batched_importance(log_joint, q, n_samples, seed=seed)
         for field in ("log_evidence", "log_evidence_se", "pareto_k"):
             out[f"{name}_{field}"] = estimate[field]
     # fresh draws (another seed than the optimiser's): an ELBO read off the draws q* was fitted

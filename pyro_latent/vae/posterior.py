@@ -62,9 +62,11 @@ __all__ = [
     "PROPOSALS",
     "STUDENT_DF",
     "convergence",
+    "evidence_proposals",
     "posterior_check",
     "importance_log_evidence",
     "nuts_chains",
+    "pareto_k",
     "standardised_offset",
     "vae_log_joint",
     "vae_log_evidence",
@@ -178,7 +180,7 @@ def importance_log_evidence(
     log_evidence = float(torch.logsumexp(log_w, 0) - math.log(K))
     normalised = torch.softmax(log_w, 0)
     elbo = float(log_w.mean())
-    pareto_k = _pareto_k(log_w.numpy())
+    k_hat = float(pareto_k(log_w.numpy()))
     ess = float(1 / normalised.square().sum())
     return ImportanceEstimate(
         log_evidence=log_evidence,
@@ -186,25 +188,39 @@ def importance_log_evidence(
         elbo=elbo,
         gap=log_evidence - elbo,
         ess=ess,
-        pareto_k=pareto_k,
-        reliable=bool(pareto_k <= PARETO_K_THRESHOLD),
+        pareto_k=k_hat,
+        reliable=bool(k_hat <= PARETO_K_THRESHOLD),
         n_samples=K,
     )
 
 
-def _pareto_k(log_weights: np.ndarray) -> float:
-    """PSIS's ``k̂`` of the log importance weights (ArviZ ``psislw``).  ArviZ fits the tail of
-    the largest ``min(K/5, 3√K)`` weights and returns ``inf`` when there are too few draws to
-    fit it (a few dozen); a single draw, which ArviZ cannot take, is ``inf`` too: unreliable."""
+def pareto_k(log_weights: np.ndarray) -> np.ndarray:
+    """PSIS's ``k̂`` of log importance weights ``[..., K]`` (draws last), one per leading index
+    (ArviZ ``psislw``).  ArviZ fits the tail of the largest ``min(K/5, 3√K)`` weights and
+    returns ``inf`` when there are too few draws to fit it (a few dozen); a single draw, which
+    ArviZ cannot take, is ``inf`` too: unreliable."""
     import warnings
 
-    if log_weights.size < 2:
-        return math.inf
+    log_weights = np.asarray(log_weights, dtype=float)
+    if log_weights.shape[-1] < 2:
+        return np.full(log_weights.shape[:-1], math.inf)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         _, k = az.psislw(log_weights)
-    k = float(np.asarray(k))
-    return k if math.isfinite(k) else math.inf
+    k = np.asarray(k, dtype=float).reshape(log_weights.shape[:-1])
+    return np.where(np.isfinite(k), k, math.inf)
+
+
+def evidence_proposals(loc, scale, local_loc, local_scale) -> dict:
+    """The proposals of :data:`PROPOSALS` for codes ``[..., D]``, as distributions with event
+    ``[D]``: the guide ``N(loc, scale²)``, ``q* = N(local_loc, local_scale²)`` and a Student-t
+    with :data:`STUDENT_DF` degrees of freedom and ``q*``'s location and scale."""
+    dist = torch.distributions
+    return {
+        "guide": dist.Independent(dist.Normal(loc, scale), 1),
+        "local": dist.Independent(dist.Normal(local_loc, local_scale), 1),
+        "local_t": dist.Independent(dist.StudentT(STUDENT_DF, local_loc, local_scale), 1),
+    }
 
 
 def vae_log_evidence(vae, x: torch.Tensor, n_samples: int = 1000, *, seed: int = 0):
@@ -472,19 +488,14 @@ def _evidence(vae, x, loc, scale, is_samples: int, seed: int, local_steps: int) 
     one."""
     log_joint = vae_log_joint(vae, x)
     local = optimise_gaussians(log_joint, loc, scale, steps=local_steps, seed=seed)
-    Normal, StudentT = torch.distributions.Normal, torch.distributions.StudentT
-    proposals = {
-        "guide": Normal(loc[0], scale[0]),
-        "local": Normal(local.loc[0], local.scale[0]),
-        "local_t": StudentT(STUDENT_DF, local.loc[0], local.scale[0]),
-    }
+    proposals = evidence_proposals(loc[0], scale[0], local.loc[0], local.scale[0])
     # Draws from another seed than the optimiser's: an ELBO read off the noise q* was fitted to
     # would be biased upwards (and the guide's estimate keeps its seed, as before q* existed).
     estimates = {
         name: dict(
             importance_log_evidence(
                 log_joint,
-                torch.distributions.Independent(q, 1),
+                q,
                 is_samples,
                 seed=seed if name == "guide" else seed + 1,
             )
