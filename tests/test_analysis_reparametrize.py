@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from pyro_latent.analysis.reparametrize import (
+    AdditiveCoupling,
     Identity,
     Linear,
     MonotoneRotation,
@@ -21,6 +22,8 @@ MAPS = {
     "identity": lambda d: Identity(d),
     "rotation": lambda d: Rotation(d, seed=1),
     "linear": lambda d: Linear(d, seed=2, condition=10.0),
+    "scaled-linear": lambda d: Linear(d, seed=2, condition=10.0, determinant=0.25),
+    "coupling": lambda d: AdditiveCoupling(d, seed=5, layers=3, strength=1.5),
     "monotone": lambda d: MonotoneRotation(d, seed=3, strength=0.5),
     "monotone-strong": lambda d: MonotoneRotation(d, seed=4, strength=5.0),
 }
@@ -45,8 +48,8 @@ def codes(n: int, d: int, dtype=torch.float64, spread: float = 3.0) -> torch.Ten
 @pytest.mark.parametrize("name", MAPS)
 @pytest.mark.parametrize("dim", [1, 3, 20])
 def test_forward_and_inverse_are_inverses(name, dim):
-    if name == "linear" and dim == 1:
-        pytest.skip("a 1-D linear map has condition number 1 (checked below)")
+    if name in ("linear", "scaled-linear", "coupling") and dim == 1:
+        pytest.skip("a 1-D linear map has condition number 1, a coupling needs 2 axes")
     phi = MAPS[name](dim)
     z = codes(200, dim)
     torch.testing.assert_close(phi.inverse(phi.forward(z)), z, atol=1e-8, rtol=0)
@@ -98,6 +101,28 @@ def test_linear_has_the_requested_condition_number(condition):
     assert float(torch.linalg.cond(torch.as_tensor(phi.matrix))) == pytest.approx(condition)
 
 
+def test_linear_determinant_scales_every_singular_value():
+    base, scaled = Linear(5, seed=3, condition=10.0), Linear(5, seed=3, determinant=32.0)
+    assert abs(float(torch.linalg.det(torch.as_tensor(scaled.matrix)))) == pytest.approx(32.0)
+    torch.testing.assert_close(torch.as_tensor(scaled.matrix), 2.0 * torch.as_tensor(base.matrix))
+    assert base.volume_preserving and not scaled.volume_preserving
+    assert "determinant=32" in repr(scaled) and "determinant" not in repr(base)
+
+
+def test_coupling_preserves_volume_with_a_varying_jacobian():
+    phi = AdditiveCoupling(5, seed=0, layers=4, strength=2.0)
+    z = codes(50, 5)
+    jac = phi.jacobian(z)
+    torch.testing.assert_close(torch.linalg.det(jac), torch.ones(50, dtype=torch.float64))
+    assert float((jac - jac[:1]).abs().max()) > 0.1  # not a linear map in disguise
+    assert phi.volume_preserving and not phi.jacobian_is_constant
+    torch.testing.assert_close(AdditiveCoupling(5, strength=0.0)(z), z)
+    assert (
+        not MonotoneRotation(5).volume_preserving
+        and MonotoneRotation(5, strength=0).volume_preserving
+    )
+
+
 def test_maps_compute_in_their_inputs_dtype():
     z = codes(4, 3, dtype=torch.float32)
     for make in MAPS.values():
@@ -139,6 +164,14 @@ def test_constructors_refuse_bad_parameters():
         MonotoneRotation(3, strength=-0.1)
     with pytest.raises(ValueError, match="dim"):
         Identity(2.0)
+    with pytest.raises(ValueError, match="determinant"):
+        Linear(3, determinant=0.0)
+    with pytest.raises(ValueError, match="two"):
+        AdditiveCoupling(1)
+    with pytest.raises(ValueError, match="layers"):
+        AdditiveCoupling(3, layers=0)
+    with pytest.raises(ValueError, match="strength"):
+        AdditiveCoupling(3, strength=-1.0)
 
 
 # ------------------------------------------------------------------------------ the VAE

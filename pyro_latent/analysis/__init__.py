@@ -8,10 +8,15 @@ r"""Coordinate-free analyses of latent spaces: what two models' codes share, wha
 * :mod:`~pyro_latent.analysis.jacobians`: singular values of a decoder's Jacobian and of each
   layer-to-layer map, and effective ranks (seed 003's low-rank factorisation);
 * :mod:`~pyro_latent.analysis.reparametrize`: invertible maps of a latent space (rotation,
-  linear, monotone-then-rotation) and a VAE wrapped so that it is the same function in new
-  coordinates; :mod:`~pyro_latent.study.coordinate_free`: the study's measurements under them;
+  linear, monotone-then-rotation, NICE coupling layers) and a VAE wrapped so that it is the
+  same function in new coordinates; :mod:`~pyro_latent.study.coordinate_free`: the study's
+  measurements under them;
 * :mod:`~pyro_latent.analysis.level_sets`: HDBSCAN's level-set tree of a cloud, its class
   composition, and matching two trees by shape alone (seed 002);
+  :mod:`~pyro_latent.analysis.density_trees`: the level-set tree of a model's own density
+  (prior or aggregate posterior), unchanged by every volume-preserving map;
+* :mod:`~pyro_latent.analysis.persistence`: Rips persistence diagrams (H0, H1) of a cloud and
+  their bottleneck and Wasserstein distances;
   :mod:`~pyro_latent.translate.gromov`: Gromov–Wasserstein matching of two clouds;
   :mod:`~pyro_latent.study.unpaired`: both as translators without paired data, scored
   against paired ones.

@@ -25,13 +25,25 @@ convention ``y = A z`` (so a batch is ``z Aᵀ``):
 * :class:`Linear`: ``y = A z`` with ``A = U diag(s) Vᵀ``, ``U``, ``V`` Haar-orthogonal and the
   singular values ``s`` evenly spaced in ``log`` from ``√κ`` down to ``1/√κ``, so that
   ``A`` has condition number ``κ`` and ``|det A| = 1``: it stretches some directions and
-  squashes others without changing volumes.
+  squashes others without changing volumes.  ``determinant=c`` multiplies every ``s_k`` by
+  ``c^{1/D}``: the same shape of map, now with ``|det A| = c``.
 * :class:`MonotoneRotation`: ``y = Q g(z)`` with ``g(z) = z + s tanh(z)`` elementwise,
   ``s ≥ 0``; a nonlinear map whose Jacobian ``Q diag(1 + s sech² z)`` varies from point to
   point.  ``g`` is inverted by Newton's method (see :meth:`MonotoneRotation.inverse`).
+* :class:`AdditiveCoupling`: ``L`` additive coupling layers as in NICE (Dinh, Krueger and
+  Bengio 2015).  Layer ``l`` splits the axes into ``a`` and ``b`` (the halves swap from one
+  layer to the next) and sets ``y_a = z_a``, ``y_b = z_b + m_l(z_a)`` with a fixed random
+  network ``m_l(u) = W₂ tanh(W₁ u + c)``.  Each layer's Jacobian is unit lower triangular in
+  the ``(a, b)`` order, so ``det = 1`` at every point, while the Jacobian itself varies: a
+  nonlinear *volume-preserving* map.  The inverse peels the layers off in reverse,
+  ``z_b = y_b − m_l(y_a)``.
 
 The Jacobian of each map is ``∂y/∂z`` at ``z``, ``[N, D, D]``; ``jacobian_is_constant`` says
-whether it is the same everywhere (every map here but :class:`MonotoneRotation`).
+whether it is the same everywhere (:class:`Identity`, :class:`Rotation`, :class:`Linear`), and
+``volume_preserving`` whether ``|det J| = 1`` everywhere (all but a :class:`Linear` with
+``determinant ≠ 1`` and :class:`MonotoneRotation` with ``strength > 0``).  A density in the new
+coordinates is ``p_Y(φ(z)) = p_Z(z) / |det J(z)|``: a volume-preserving map only moves it, a
+map with constant ``|det J|`` also rescales it by one factor, and any other map reshapes it.
 """
 
 from __future__ import annotations
@@ -42,16 +54,23 @@ import numpy as np
 import torch
 from torch import nn
 
-from pyro_latent.core.checks import check_nonnegative_int, check_positive_int, check_probability
+from pyro_latent.core.checks import (
+    check_nonnegative_int,
+    check_positive_float,
+    check_positive_int,
+    check_probability,
+)
 from pyro_latent.core.latent_model import (
     check_codes,
     check_latent_model,
+    log_posterior,
     log_prior,
     observation_model,
     require_likelihood,
 )
 
 __all__ = [
+    "AdditiveCoupling",
     "Identity",
     "LatentMap",
     "Linear",
@@ -111,6 +130,7 @@ class LatentMap:
 
     name = "map"
     jacobian_is_constant = True
+    volume_preserving = True
 
     def __init__(self, dim: int):
         self.dim = check_positive_int(dim, "dim")
@@ -210,12 +230,16 @@ class Linear(_MatrixMap):
         seed: seed of the draw.
         condition: ``κ = s_max / s_min ≥ 1``; a 1-D map has only one singular value, so
             ``dim = 1`` needs ``condition = 1``.
+        determinant: ``|det A| > 0``; every singular value is multiplied by
+            ``determinant^{1/D}`` (``1``: volume-preserving).
     """
 
     name = "linear"
 
-    def __init__(self, dim: int, seed: int = 0, condition: float = 10.0):
+    def __init__(self, dim: int, seed: int = 0, condition: float = 10.0, determinant: float = 1.0):
         super().__init__(dim)
+        self.determinant = check_positive_float(determinant, "determinant")
+        self.volume_preserving = self.determinant == 1.0
         self.seed = check_nonnegative_int(seed, "seed")
         self.condition = check_probability(
             condition, "condition", low=1.0, high=math.inf, include_high=False
@@ -227,12 +251,14 @@ class Linear(_MatrixMap):
         rng = np.random.default_rng(self.seed)
         U, V = haar_orthogonal(self.dim, rng), haar_orthogonal(self.dim, rng)
         half = 0.5 * math.log(self.condition)
-        self.singular_values = np.exp(np.linspace(half, -half, self.dim))
+        log_scale = math.log(self.determinant) / self.dim
+        self.singular_values = np.exp(np.linspace(half, -half, self.dim) + log_scale)
         self.matrix = (U * self.singular_values) @ V.T
         self.inverse_matrix = (V / self.singular_values) @ U.T
 
     def __repr__(self) -> str:
-        return f"Linear(dim={self.dim}, seed={self.seed}, condition={self.condition:g})"
+        det = "" if self.determinant == 1.0 else f", determinant={self.determinant:g}"
+        return f"Linear(dim={self.dim}, seed={self.seed}, condition={self.condition:g}{det})"
 
 
 class MonotoneRotation(LatentMap):
@@ -258,6 +284,7 @@ class MonotoneRotation(LatentMap):
         self.strength = check_probability(
             strength, "strength", low=0.0, high=math.inf, include_high=False
         )
+        self.volume_preserving = self.strength == 0.0
         self.matrix = haar_orthogonal(self.dim, np.random.default_rng(self.seed))
 
     def __repr__(self) -> str:
@@ -298,6 +325,103 @@ class MonotoneRotation(LatentMap):
                 if bool((step.abs() <= _NEWTON_ULPS * eps * z.abs().clamp_min(1.0)).all()):
                     break
         return z - (self._g(z) - u) / self._g_prime(z)
+
+
+class AdditiveCoupling(LatentMap):
+    r"""``φ = c_L ∘ … ∘ c_1``, NICE's additive coupling layers (Dinh, Krueger and Bengio 2015).
+
+    Layer ``l`` conditions on a random half ``a_l`` of the axes (``⌊D/2⌋`` of them, drawn per
+    layer) and shifts the others, ``b_l``:
+
+    .. math::
+
+        y_{a} = z_{a}, \qquad y_{b} = z_{b} + m_l(z_{a}), \qquad
+        m_l(u) = W_{2} 	anh(W_{1} u + c),
+
+    with fixed Gaussian weights (``W₁ ~ N(0, 1/|a|)``, ``c ~ N(0, ¼)``, ``W₂ ~ N(0, s²/h)`` for
+    ``h`` hidden units and strength ``s``).  In the order ``(a, b)`` the layer's Jacobian is
+    ``[[I, 0], [∂m/∂u, I]]``, unit lower triangular, so ``det J = 1`` at every point although
+    ``J`` varies: the map moves volume around without creating or destroying any.  The inverse
+    is exact, ``z_b = y_b − m_l(y_a)``, layer by layer in reverse; the Jacobian is the product
+    of the layers' Jacobians at the intermediate points, with ``∂m/∂u = W₂ diag(sech²(W₁u +
+    c)) W₁``.
+
+    Args:
+        dim: the latent dimension ``D ≥ 2`` (a coupling needs two halves).
+        seed: seed of the splits and weights (``numpy.random.default_rng``).
+        layers: ``L ≥ 1``.
+        hidden: ``h``, hidden units of each ``m_l``.
+        strength: ``s ≥ 0``, the scale of the shifts (``0``: the identity).
+    """
+
+    name = "coupling"
+    jacobian_is_constant = False
+
+    def __init__(
+        self, dim: int, seed: int = 0, layers: int = 4, hidden: int = 16, strength: float = 1.0
+    ):
+        super().__init__(dim)
+        if self.dim < 2:
+            raise ValueError(
+                f"a coupling layer splits the axes in two, so dim must be ≥ 2; got {dim}"
+            )
+        self.seed = check_nonnegative_int(seed, "seed")
+        self.layers = check_positive_int(layers, "layers")
+        self.hidden = check_positive_int(hidden, "hidden")
+        self.strength = check_probability(
+            strength, "strength", low=0.0, high=math.inf, include_high=False
+        )
+        rng = np.random.default_rng(self.seed)
+        half = self.dim // 2
+        self._layers = []
+        for _ in range(self.layers):
+            order = rng.permutation(self.dim)
+            a, b = np.sort(order[:half]), np.sort(order[half:])
+            w1 = rng.standard_normal((self.hidden, len(a))) / math.sqrt(len(a))
+            c = 0.5 * rng.standard_normal(self.hidden)
+            w2 = self.strength * rng.standard_normal((len(b), self.hidden)) / math.sqrt(self.hidden)
+            self._layers.append((a, b, w1, c, w2))
+
+    def __repr__(self) -> str:
+        return (
+            f"AdditiveCoupling(dim={self.dim}, seed={self.seed}, layers={self.layers}, "
+            f"hidden={self.hidden}, strength={self.strength:g})"
+        )
+
+    @staticmethod
+    def _pre_activation(u, w1, c):
+        return u @ _like(w1, u).T + _like(c, u)
+
+    def _shift(self, u, w1, c, w2):
+        return torch.tanh(self._pre_activation(u, w1, c)) @ _like(w2, u).T
+
+    def _forward(self, z):
+        y = z
+        for a, b, w1, c, w2 in self._layers:
+            y = y.clone()  # out of place, so autograd sees every layer
+            y[:, b] = y[:, b] + self._shift(y[:, a], w1, c, w2)
+        return y
+
+    def _inverse(self, y):
+        z = y
+        for a, b, w1, c, w2 in reversed(self._layers):
+            z = z.clone()
+            z[:, b] = z[:, b] - self._shift(z[:, a], w1, c, w2)
+        return z
+
+    def _jacobian(self, z):
+        n = z.shape[0]
+        jac = torch.eye(self.dim, device=z.device, dtype=z.dtype).expand(n, -1, -1).clone()
+        y = z
+        for a, b, w1, c, w2 in self._layers:
+            sech2 = 1.0 - torch.tanh(self._pre_activation(y[:, a], w1, c)) ** 2
+            # ∂m/∂u = W₂ diag(sech²) W₁, one [|b|, |a|] block per row of the batch
+            dm = torch.einsum("bh,nh,ha->nba", _like(w2, z), sech2, _like(w1, z))
+            jac = jac.clone()
+            jac[:, b, :] = jac[:, b, :] + dm @ jac[:, a, :]
+            y = y.clone()
+            y[:, b] = y[:, b] + self._shift(y[:, a], w1, c, w2)
+        return jac
 
 
 # ------------------------------------------------------------------------------- the VAE
@@ -399,9 +523,20 @@ class ReparametrizedVAE(nn.Module):
     def log_prior(self, y: torch.Tensor) -> torch.Tensor:
         """``log p_Y(y)`` (class docstring), shape ``y.shape[:-1]``."""
         z = self._to_original(y)
+        return log_prior(self.vae, z) - self._log_det(z)
+
+    def log_posterior(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """``log q_Y(y_m | x_n) = log q(φ⁻¹(y_m) | x_n) − log|det J_φ(φ⁻¹(y_m))|``, ``[M,
+        N]``: the exact push-forward of the wrapped model's posterior, unlike the diagonal
+        ``σ̃`` of :meth:`encode` (codes ``y [M, D]``, observations ``x [N, *obs]``)."""
+        z = self._to_original(check_codes(y, self, "y"))
+        return log_posterior(self.vae, x, z) - self._log_det(z)[:, None]
+
+    def _log_det(self, z: torch.Tensor) -> torch.Tensor:
+        """``log|det J_φ(z)|`` for ``z [..., D]``, shape ``z.shape[:-1]``."""
         flat = z.reshape(-1, self.latent_dim)
         log_det = torch.linalg.slogdet(self.phi.jacobian(flat)).logabsdet
-        return log_prior(self.vae, z) - log_det.reshape(z.shape[:-1])
+        return log_det.reshape(z.shape[:-1])
 
     def extra_repr(self) -> str:
         return f"name={self.name!r}, phi={self.phi!r}"

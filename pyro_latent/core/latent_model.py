@@ -19,7 +19,11 @@ Optional members, used when present:
 
 * ``observation_model(z)``: ``p(x | z)`` as a Pyro distribution with the observation as its
   event, for the tools that *sample* observations (the posterior mapping draws images from it);
-* ``log_prior(z) -> log p(z) [...]``: the prior; without it the prior is ``N(0, I_D)``.
+* ``log_prior(z) -> log p(z) [...]``: the prior; without it the prior is ``N(0, I_D)``;
+* ``log_posterior(x, z) -> log q(z_m | x_n) [M, N]`` for codes ``z [M, D]`` and observations
+  ``x [N, *obs]``: the encoder's density, for a model whose ``q(z | x)`` is not the diagonal
+  Gaussian ``encode`` reports (a re-parametrised model's is its push-forward); without it,
+  ``N(loc, diag scale²)``.
 
 Anything with these members is a ``LatentModel`` (a runtime-checkable :class:`typing.Protocol`):
 the study's :class:`~pyro_latent.vae.model.VAE`, a
@@ -64,6 +68,7 @@ __all__ = [
     "encode_in_batches",
     "encoder_mean_of",
     "is_latent_model",
+    "log_posterior",
     "log_prior",
     "observation_model",
     "require_likelihood",
@@ -235,6 +240,19 @@ def log_prior(model, z: torch.Tensor) -> torch.Tensor:
     if callable(own):
         return own(z)
     return torch.distributions.Normal(0.0, 1.0).log_prob(z).sum(-1)
+
+
+def log_posterior(model, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """``log q(z_m | x_n)`` for codes ``z [M, D]`` and observations ``x [N, *obs]``: ``[M,
+    N]``.  The model's ``log_posterior`` if it has one, else the diagonal Gaussian of
+    ``encode``; a :class:`TypeError` for a deterministic encoder."""
+    own = getattr(model, "log_posterior", None)
+    if callable(own):
+        return own(x, z)
+    loc, scale = encode(model, x)
+    scale = require_posterior(scale, type(model).__name__, purpose="an encoder density")
+    z = z.to(loc.dtype)
+    return torch.distributions.Normal(loc, scale).log_prob(z[:, None, :]).sum(-1)
 
 
 def observation_model(model, z: torch.Tensor):
