@@ -3,8 +3,10 @@
 Loads the VAEs ``vae_latents`` trained (trained here if missing) and measures, on test images:
 the singular values of each decoder's Jacobian and of each encoder layer's
 (:mod:`pyro_latent.analysis.jacobians`); which of the study's measurements survive a
-re-parametrisation of ``small``'s latent by a rotation, a linear map and a monotone nonlinear map
-(:mod:`pyro_latent.study.coordinate_free`); and the level-set trees of the codes, matched without
+re-parametrisation of ``small``'s latent by six maps, NICE coupling layers among them
+(:mod:`pyro_latent.study.coordinate_free`, with the model-density tree and persistence diagrams);
+the H0/H1 persistence diagrams of every VAE's codes and their distances
+(:mod:`pyro_latent.analysis.persistence`); and the level-set trees of the codes, matched without
 labels or pairs (:mod:`pyro_latent.analysis.level_sets`), beside Gromov–Wasserstein matching
 (:mod:`pyro_latent.translate.gromov`), each turned into a translator and scored against paired
 Procrustes.  The two clouds a pair matches are the codes of *disjoint* test images, so nothing
@@ -31,9 +33,11 @@ from pyro_latent.vae.metrics import active_units, encode_dataset
 
 PROFILES = {
     "quick": {"n_test": 1000, "jacobian_points": 50, "layer_points": 10, "cloud": 400,
-              "min_cluster_size": 15, "gw_points": (100, 200), "purity_shoes": 4},
+              "min_cluster_size": 15, "gw_points": (100, 200), "purity_shoes": 4,
+              "persistence_points": 300},
     "full": {"n_test": 4000, "jacobian_points": 300, "layer_points": 40, "cloud": 1500,
-             "min_cluster_size": 15, "gw_points": (100, 200, 400), "purity_shoes": 10},
+             "min_cluster_size": 15, "gw_points": (100, 200, 400), "purity_shoes": 10,
+             "persistence_points": 1000},
 }  # fmt: skip
 VAES = ("small", "large", "vae2d-a", "vae2d-b")
 PAIRS = [("small", 0, "large", 0), ("vae2d-a", 0, "vae2d-b", 0), ("small", 0, "small", 1)]
@@ -73,6 +77,11 @@ def _run(ctx: Context, cfg: dict) -> dict:
     ctx.lap("jacobians")
     invariance = _invariance(ctx, cfg, vaes, codes, test, labels)
     ctx.lap("invariance")
+    homology = inv.persistence_table(
+        {n: codes[n].loc.double().numpy() for n in sorted(codes)},
+        n_points=cfg["persistence_points"], seed=ctx.seed,
+    )  # fmt: skip
+    ctx.lap("persistence")
     matching, drawn = [], None
     for a, sa, b, sb in PAIRS:
         src, dst = f"{a}-{ctx.seed + sa}", f"{b}-{ctx.seed + sb}"
@@ -89,7 +98,8 @@ def _run(ctx: Context, cfg: dict) -> dict:
         ctx.draw(cplot.plot_level_set_trees, "level_set_trees.png", *drawn, test.classes)
     ctx.draw(cplot.plot_unpaired_vs_paired, "unpaired_vs_paired.png", matching)
     return {"profile": {**cfg, "name": profile}, "spectra": spectra, "layers": layers,
-            "invariance": invariance, "matching": matching, "groups": GROUPS}  # fmt: skip
+            "invariance": invariance, "matching": matching, "groups": GROUPS,
+            "persistence": homology}  # fmt: skip
 
 
 def _block(block: dict) -> dict:
@@ -109,12 +119,13 @@ def _invariance(ctx, cfg, vaes, codes, test, labels) -> dict:
         "shoes": shoes, "heights": heights, "spreads": meter_spreads(test.images[shoes]),
         "jacobian_points": cfg["jacobian_points"], "tree_points": cfg["cloud"],
         "purity_shoes": cfg["purity_shoes"], "min_cluster_size": cfg["min_cluster_size"],
+        "persistence_points": cfg["persistence_points"], "seed": ctx.seed,
     }  # fmt: skip
     maps = inv.reparametrizations(source.latent_dim, ctx.seed)
-    measured = {
+    measured = inv.compare_with_reference({
         name: inv.coordinate_measurements(inv.wrapped(source, phi), test.images, labels, **common)
         for name, phi in maps.items()
-    }
+    })  # fmt: skip
     rows = inv.invariance_rows(measured)
     return {"vae": f"small-{ctx.seed}", "target": f"large-{ctx.seed}", "maps": list(maps),
             "rows": rows, "summary": inv.invariance_summary(rows),

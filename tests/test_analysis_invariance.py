@@ -20,8 +20,8 @@ def _vae(latent_dim: int, seed: int) -> VAE:
 @pytest.fixture(scope="module")
 def setting():
     g = torch.Generator().manual_seed(0)
-    images = torch.rand(240, 784, generator=g)
-    labels = np.arange(240) % 10
+    images = torch.rand(300, 784, generator=g)
+    labels = np.arange(300) % 10
     target = _vae(2, 7)
     with torch.no_grad():
         target_codes = target.encode(images)[0].double().numpy()
@@ -30,14 +30,29 @@ def setting():
         "target_vae": target, "target_codes": target_codes, "shoes": shoes,
         "heights": np.linspace(5, 25, len(shoes)), "spreads": {"height": 3.0, "brightness": 0.1},
         "jacobian_points": 20, "tree_points": 240, "purity_shoes": 3, "min_cluster_size": 10,
+        "persistence_points": 150,
     }  # fmt: skip
     vae = _vae(3, 1)
     maps = inv.reparametrizations(3, seed=2)
-    measured = {
+    measured = inv.compare_with_reference({
         name: inv.coordinate_measurements(inv.wrapped(vae, phi), images, labels, **common)
         for name, phi in maps.items()
-    }
+    })  # fmt: skip
     return measured, inv.invariance_rows(measured)
+
+
+def test_model_density_tree_and_diagrams_under_the_maps(setting):
+    measured, rows = setting
+    by = {row["quantity"]: row for row in rows}
+    assert not any(k.startswith("_") for m in measured.values() for k in m)
+    for name in ("rotation", "linear", "scaled-linear", "coupling"):  # |det J| constant
+        assert measured[name]["density_tree_moved"] == 0, name
+        assert name in by["density_tree_nodes"]["invariant_under"]
+    # Rips diagrams see distances: a rotation keeps them, a stretching map does not
+    assert measured["rotation"]["h1_distance"] < 1e-6 and measured["rotation"]["h0_distance"] < 1e-6
+    assert "rotation" in by["h0_distance"]["invariant_under"]
+    assert {"linear", "coupling"} <= set(by["h0_distance"]["changed_under"])
+    assert measured["identity"]["tree_moved"] == measured["identity"]["density_tree_moved"] == 0
 
 
 def test_rank_translator_and_stitching_survive_every_linear_map(setting):

@@ -27,9 +27,20 @@ the coordinates, not about the model.
   steps of the codes' root-mean-square spread per axis;
 * **the level-set tree** of the codes (node count, leaf purity): density level sets are
   preserved by any homeomorphism, but the density *estimate* (HDBSCAN's mutual-reachability
-  distances) is Euclidean in the coordinates given.
+  distances) is Euclidean in the coordinates given;
+* **the model-density tree** (:func:`~pyro_latent.analysis.density_trees.model_density_tree`):
+  the level-set tree of the model's own aggregate posterior over reference images, on a graph
+  of decoded images.  A volume-preserving map leaves every density value, and so the tree,
+  unchanged; a constant ``|det J|`` rescales them all, which the tree's levels divide out;
+* **persistence diagrams** (:mod:`~pyro_latent.analysis.persistence`), H0 and H1 of the codes,
+  as their bottleneck distance to the identity's: Rips complexes use Euclidean distances, so
+  only similarities keep them.
 
-:func:`invariance_rows` compares each map's value with the identity's, relative to a tolerance.
+:func:`compare_with_reference` adds what needs two maps' results at once: how many points sit
+in another node of each tree than under the identity (``density_tree_moved``, ``tree_moved``),
+and the diagrams' distances to the identity's (``h0_distance``, ``h1_distance``).
+:func:`invariance_rows` then compares each map's value with the identity's, relative to a
+tolerance.
 """
 
 from __future__ import annotations
@@ -40,9 +51,16 @@ import numpy as np
 import torch
 from sklearn.metrics import r2_score
 
+from pyro_latent.analysis.density_trees import model_density_tree
 from pyro_latent.analysis.jacobians import decoder_spectra, effective_rank
-from pyro_latent.analysis.level_sets import level_set_tree, purity_by_depth
+from pyro_latent.analysis.level_sets import LevelSetTree, level_set_tree, purity_by_depth
+from pyro_latent.analysis.persistence import (
+    diagram_distances,
+    diagram_summary,
+    persistence_diagrams,
+)
 from pyro_latent.analysis.reparametrize import (
+    AdditiveCoupling,
     Identity,
     Linear,
     MonotoneRotation,
@@ -59,10 +77,12 @@ from pyro_latent.vae.metrics import encode_dataset
 
 __all__ = [
     "QUANTITIES",
+    "compare_with_reference",
     "coordinate_measurements",
     "invariance_groups",
     "invariance_rows",
     "invariance_summary",
+    "persistence_table",
     "reparametrizations",
     "spectrum_gap",
     "wrapped",
@@ -79,19 +99,29 @@ QUANTITIES = (
     "height_purity",
     "tree_nodes",
     "tree_leaf_purity",
+    "tree_moved",
+    "density_tree_nodes",
+    "density_tree_leaf_purity",
+    "density_tree_moved",
+    "h0_distance",
+    "h1_distance",
 )
 # steps along a direction, in root-mean-square spreads of the codes per axis (a rotation keeps it)
 ALPHAS = (-3.0, -2.25, -1.5, -0.75, 0.0, 0.75, 1.5, 2.25, 3.0)
 
 
 def reparametrizations(dim: int, seed: int = 0) -> dict:
-    """The maps of the study: identity, a random rotation, a random linear map (condition
-    number 10) and elementwise monotone maps followed by a rotation."""
+    """The maps of the study: identity; a random rotation; a random volume-preserving linear
+    map (condition number 10, ``|det| = 1``) and the same map scaled by 2 (``|det| = 2^D``);
+    elementwise monotone maps followed by a rotation; four NICE coupling layers (nonlinear,
+    ``det = 1``)."""
     return {
         "identity": Identity(dim),
         "rotation": Rotation(dim, seed),
         "linear": Linear(dim, seed, condition=10.0),
+        "scaled-linear": Linear(dim, seed, condition=10.0, determinant=2.0**dim),
         "monotone-rotation": MonotoneRotation(dim, seed),
+        "coupling": AdditiveCoupling(dim, seed),
     }
 
 
@@ -114,9 +144,10 @@ def _check_inputs(images, labels, target_codes, shoes, heights, tree_points, jac
         )
     if len(shoes) and (min(shoes) < 0 or max(shoes) >= n):
         raise ValueError(f"shoes must index the {n} images")
-    if not 1 <= tree_points <= n or not 1 <= jacobian_points <= n:
+    if not 1 <= tree_points < n or not 1 <= jacobian_points <= n:
         raise ValueError(
-            f"tree_points ({tree_points}) and jacobian_points ({jacobian_points}) must be in 1..{n}"
+            f"tree_points ({tree_points}) must be in 1..{n - 1}, leaving reference images for "
+            f"the aggregate posterior, and jacobian_points ({jacobian_points}) in 1..{n}"
         )
 
 
@@ -134,6 +165,8 @@ def coordinate_measurements(
     tree_points: int = 1000,
     purity_shoes: int = 10,
     min_cluster_size: int = 25,
+    persistence_points: int = 1000,
+    seed: int = 0,
 ) -> dict:
     """The quantities of the module docstring for one VAE (wrapped or not) on test images.
 
@@ -145,6 +178,12 @@ def coordinate_measurements(
             and the affine translator (fitted on the first half, scored on the second).
         shoes, heights: indices of shoe images among ``images`` and their measured heights.
         spreads: the meters' spreads over real shoes (``concepts.traversal.meter_spreads``).
+        tree_points: both trees are grown on the codes of the first ``tree_points`` images; the
+            model-density tree's aggregate posterior is over the rest.
+        persistence_points, seed: the persistence diagrams' seeded subsample.
+
+    The keys starting with ``_`` hold the trees' point assignments and the diagrams, for
+    :func:`compare_with_reference`, which removes them.
     """
     _check_inputs(images, labels, target_codes, shoes, heights, tree_points, jacobian_points)
     loc = encode_dataset(vae, images).loc  # in the model's own dtype, for its decoder
@@ -163,12 +202,13 @@ def coordinate_measurements(
         traversal_record(vae, loc[i], cav.filter_.to(loc.dtype), alphas, spreads)["purity"]
         for i in shoes[:purity_shoes]
     ]
+    tree_labels = np.asarray(labels)[:tree_points]
     tree = level_set_tree(y[:tree_points].numpy(), min_cluster_size=min_cluster_size)
-    depths = purity_by_depth(tree, np.asarray(labels)[:tree_points])
-    leaves = [tree.nodes[i] for i in tree.leaves]
-    leaf_purity = sum(np.bincount(np.asarray(labels)[n.members]).max() for n in leaves) / sum(
-        len(n.members) for n in leaves
-    )
+    density_tree = model_density_tree(
+        vae, images[:tree_points], density="aggregate-posterior",
+        reference=images[tree_points:], min_cluster_size=min_cluster_size,
+    )  # fmt: skip
+    diagrams = persistence_diagrams(y.numpy(), n_points=persistence_points, seed=seed)
     return {
         "active_units": int((variance > 0.01).sum()),
         "axis_variance": sorted(variance.tolist(), reverse=True),
@@ -182,9 +222,71 @@ def coordinate_measurements(
         # None when no traversal moved either meter (no purity to take a median of)
         "height_purity": median_or_none(purities),
         "tree_nodes": len(tree.nodes),
-        "tree_leaf_purity": float(leaf_purity),
-        "tree_purity_by_depth": depths,
+        "tree_leaf_purity": _leaf_purity(tree, tree_labels),
+        "tree_purity_by_depth": purity_by_depth(tree, tree_labels),
+        "density_tree_nodes": len(density_tree.nodes),
+        "density_tree_leaf_purity": _leaf_purity(density_tree, tree_labels),
+        "density_tree_purity_by_depth": purity_by_depth(density_tree, tree_labels),
+        "diagram_summary": diagram_summary(diagrams),
+        "_tree_point_node": tree.point_node,
+        "_density_tree_point_node": density_tree.point_node,
+        "_diagrams": diagrams,
     }
+
+
+def _leaf_purity(tree: LevelSetTree, labels: np.ndarray) -> float:
+    """The share of the leaves' points that belong to their leaf's majority class."""
+    leaves = [tree.nodes[i] for i in tree.leaves]
+    majority = sum(int(np.bincount(labels[n.members]).max()) for n in leaves)
+    return majority / sum(len(n.members) for n in leaves)
+
+
+def compare_with_reference(measurements: Mapping[str, dict], reference: str = "identity") -> dict:
+    """Each map's measurements with the cross-map quantities added (module docstring) and the
+    ``_`` keys removed: ``tree_moved`` and ``density_tree_moved`` (points whose node differs
+    from the reference's, counting every point when the trees differ in size) and
+    ``h0_distance``/``h1_distance`` (bottleneck distance of the diagrams to the reference's)."""
+    if reference not in measurements:
+        raise ValueError(f"the reference map {reference!r} is not among {sorted(measurements)}")
+    base = measurements[reference]
+    out = {}
+    for name, values in measurements.items():
+        row = {k: v for k, v in values.items() if not k.startswith("_")}
+        for key, own in (
+            ("tree", "_tree_point_node"),
+            ("density_tree", "_density_tree_point_node"),
+        ):
+            same_shape = values[f"{key}_nodes"] == base[f"{key}_nodes"]
+            moved = np.asarray(values[own]) != np.asarray(base[own])
+            row[f"{key}_moved"] = int(moved.sum()) if same_shape else len(moved)
+        distances = (
+            {d: {"bottleneck": 0.0, "wasserstein": 0.0} for d in ("h0", "h1")}
+            if name == reference
+            else diagram_distances(values["_diagrams"], base["_diagrams"])
+        )
+        row["h0_distance"] = distances["h0"]["bottleneck"]
+        row["h1_distance"] = distances["h1"]["bottleneck"]
+        row["diagram_distances"] = distances
+        out[name] = row
+    return out
+
+
+def persistence_table(codes: Mapping[str, np.ndarray], n_points: int = 1000, seed: int = 0) -> dict:
+    """The persistence diagrams of several models' codes of the *same* images (one seeded
+    subsample of rows for all), summarised per model, with the bottleneck and 1-Wasserstein
+    distances between every pair: ``{"summary": {name: …}, "pairs": [{"a", "b", "h0", "h1"}]}``."""
+    names = list(codes)
+    lengths = {len(np.asarray(codes[k])) for k in names}
+    if len(lengths) != 1:
+        raise ValueError(f"the models must encode the same images; got clouds of sizes {lengths}")
+    diagrams = {k: persistence_diagrams(codes[k], n_points=n_points, seed=seed) for k in names}
+    pairs = [
+        {"a": a, "b": b, **diagram_distances(diagrams[a], diagrams[b])}
+        for i, a in enumerate(names)
+        for b in names[i + 1 :]
+    ]
+    return {"summary": {k: diagram_summary(d) for k, d in diagrams.items()}, "pairs": pairs,
+            "n_points": int(len(diagrams[names[0]]["rows"]))}  # fmt: skip
 
 
 def _relative_change(value, reference, quantity: str, name: str) -> float:
