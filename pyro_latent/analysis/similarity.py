@@ -72,6 +72,7 @@ __all__ = [
     "linear_cka",
     "linear_hsic",
     "neighbour_mrr",
+    "retrieval_metrics",
 ]
 
 # A block of distances in :func:`neighbour_mrr` holds about this many float64 entries (64 MB).
@@ -305,6 +306,39 @@ def neighbour_mrr(X_translated, Y, *, chunk_size: int | None = None) -> float:
         partner = scores[np.arange(stop - start), np.arange(start, stop)]
         reciprocal[start:stop] = 1.0 / np.count_nonzero(scores <= partner[:, None], axis=1)
     return float(reciprocal.mean())
+
+
+def retrieval_metrics(Y_pred, Y_true, *, n_candidates: int = 1000, seed: int = 0) -> dict:
+    """vec2vec's metrics (Jha et al. 2025) of translated codes ``Y_pred`` against their true
+    partners ``Y_true`` (both ``[N, d]``, rows paired), on ``n = min(N, n_candidates)`` rows
+    drawn with ``numpy.random.default_rng(seed)`` (all rows if ``N ≤ n_candidates``):
+
+    * ``"cosine"``: the mean cosine similarity of each translation to its own partner;
+    * ``"top1"``: the share of translations whose partner is the most cosine-similar of the
+      ``n`` candidates ``Y_true``;
+    * ``"mean_rank"``: the mean rank of the partner among the candidates by cosine similarity
+      (1 is best; a tie counts against the translation; a random map scores about ``n / 2``);
+    * ``"candidates"``: ``n``.
+
+    Cosines are of the raw codes, as in vec2vec, so a code at the origin has none: such rows are
+    refused."""
+    X, Y = _paired(Y_pred, Y_true, "Y_pred", "Y_true")
+    if X.shape[1] != Y.shape[1]:
+        raise ValueError(
+            f"Y_pred and Y_true must have one width, got {X.shape[1]} and {Y.shape[1]}"
+        )
+    n_candidates = check_positive_int(n_candidates, "n_candidates")
+    if X.shape[0] > n_candidates:
+        rows = np.sort(np.random.default_rng(seed).choice(X.shape[0], n_candidates, replace=False))
+        X, Y = X[rows], Y[rows]
+    norms_x, norms_y = np.linalg.norm(X, axis=1), np.linalg.norm(Y, axis=1)
+    if (norms_x <= 0).any() or (norms_y <= 0).any():
+        raise ValueError("a code at the origin has no cosine similarity")
+    cos = (X / norms_x[:, None]) @ (Y / norms_y[:, None]).T
+    own = np.diag(cos)
+    ranks = np.count_nonzero(cos >= own[:, None], axis=1)
+    return {"cosine": float(own.mean()), "top1": float(np.mean(ranks == 1)),
+            "mean_rank": float(ranks.mean()), "candidates": int(X.shape[0])}  # fmt: skip
 
 
 def latent_agreement(Y_pred, Y_true) -> dict[str, float]:

@@ -6,6 +6,9 @@ r"""Translators between two models' latent spaces, paired and unpaired, and the 
   an aligner, per-side transforms and a dimension matcher;
 * :mod:`~pyro_latent.translate.gromov`: Gromov–Wasserstein matching of two *unpaired* clouds, and
   a translator fitted on the coupling;
+* :mod:`~pyro_latent.translate.alignment`: unpaired translators that escape GW's isometry trap,
+  multi-start GW (sign flips of the principal axes) or k-means clusters matched by fused GW,
+  each refined by Wasserstein–Procrustes, and the unpaired transport cost that selects them;
 * :mod:`~pyro_latent.translate.level_set_trees`: a translator fitted on two unpaired clouds
   through their matched level-set trees (seed 002);
 * :mod:`~pyro_latent.translate.latent_mapping`: the post's construction between two
@@ -17,6 +20,11 @@ The strip world's exact translation ``p(l₂ | l₁)`` lives with the toy models
 :mod:`pyro_latent.toy.transfer`.
 """
 
+from pyro_latent.translate.alignment import (
+    ClusterMatchingTranslator,
+    GromovProcrustesTranslator,
+    transport_cost,
+)
 from pyro_latent.translate.gromov import GromovWassersteinTranslator
 from pyro_latent.translate.latent_mapping import (
     PosteriorMapping,
@@ -48,6 +56,8 @@ __all__ = [
     "TRANSLATORS",
     "AffineTranslator",
     "Centering",
+    "ClusterMatchingTranslator",
+    "GromovProcrustesTranslator",
     "GromovWassersteinTranslator",
     "LevelSetTreeTranslator",
     "LinearTranslator",
@@ -65,6 +75,7 @@ __all__ = [
     "mapping_program",
     "posterior_mapping",
     "transferred_expectation",
+    "transport_cost",
     "translator_name",
     "translator_preset",
 ]
