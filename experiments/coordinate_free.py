@@ -28,16 +28,17 @@ from pyro_latent.study import Context, cli, experiment
 from pyro_latent.study import coordinate_free as inv
 from pyro_latent.study.profiles import study_vaes, training_set
 from pyro_latent.study.unpaired import unpaired_comparison
+from pyro_latent.translate.latent_mapping import formula_map
 from pyro_latent.vae import SHOE_CLASSES, load_fashion_mnist
 from pyro_latent.vae.metrics import active_units, encode_dataset
 
 PROFILES = {
     "quick": {"n_test": 1000, "jacobian_points": 50, "layer_points": 10, "cloud": 400,
               "min_cluster_size": 15, "gw_points": (100, 200), "purity_shoes": 4,
-              "persistence_points": 300},
+              "persistence_points": 300, "cluster_counts": (10,)},
     "full": {"n_test": 4000, "jacobian_points": 300, "layer_points": 40, "cloud": 1500,
              "min_cluster_size": 15, "gw_points": (100, 200, 400), "purity_shoes": 10,
-             "persistence_points": 1000},
+             "persistence_points": 1000, "cluster_counts": (10, 30)},
 }  # fmt: skip
 VAES = ("small", "large", "vae2d-a", "vae2d-b")
 PAIRS = [("small", 0, "large", 0), ("vae2d-a", 0, "vae2d-b", 0), ("small", 0, "small", 1)]
@@ -85,10 +86,12 @@ def _run(ctx: Context, cfg: dict) -> dict:
     matching, drawn = [], None
     for a, sa, b, sb in PAIRS:
         src, dst = f"{a}-{ctx.seed + sa}", f"{b}-{ctx.seed + sb}"
+        held = codes[src].loc[2 * cfg["cloud"] :]
         record, trees = unpaired_comparison(
             codes[src].loc.double().numpy(), codes[dst].loc.double().numpy(), labels,
             names=(src, dst), cloud=cfg["cloud"], min_cluster_size=cfg["min_cluster_size"],
-            gw_points=cfg["gw_points"], groups=GROUPS, seed=ctx.seed,
+            gw_points=cfg["gw_points"], cluster_counts=cfg["cluster_counts"], groups=GROUPS,
+            formula=formula_map(vaes[src], vaes[dst], held).double().numpy(), seed=ctx.seed,
         )  # fmt: skip
         matching.append(record)
         drawn = drawn or trees

@@ -28,6 +28,43 @@ def test_paired_baselines_are_exact_and_the_record_is_complete():
     if record["tree_error"] is None:
         assert drawing[0]["title"] == "a" and len(drawing[2]) >= 1  # the roots at least
         assert 0.0 <= record["tree_class_agreement"] <= 1.0
+    assert record["metrics"]["paired affine"]["top1"] > 0.5  # exact map, 200 candidates
+    assert [c["setting"] for c in record["aligned"]] == ["60 points", "60 points, whitened"]
+    assert record["selected"]["setting"] in {"60 points", "60 points, whitened"}
+
+
+def _asymmetric_clouds(n=900, seed=1):
+    """Five clusters of unequal weights in 3-D, and a rotated, scaled, shifted copy: a cloud
+    with no symmetry for a matching to fall into."""
+    rng = np.random.default_rng(seed)
+    centres = np.random.default_rng(7).normal(0.0, 3.0, (5, 3))
+    labels = rng.choice(5, size=n, p=[0.4, 0.25, 0.15, 0.12, 0.08])
+    z1 = centres[labels] + rng.normal(scale=0.5, size=(n, 3))
+    Q = np.linalg.qr(np.random.default_rng(8).normal(size=(3, 3)))[0]
+    return z1, 2.0 * z1 @ Q + 1.0, labels
+
+
+def test_the_aligned_setting_is_selected_without_pairs():
+    z1, z2, labels = _asymmetric_clouds()
+    record, _ = unpaired_comparison(
+        z1, z2, labels, names=("a", "b"), cloud=300, min_cluster_size=20, gw_points=(60, 120),
+        cluster_counts=(4, 8), formula=z2[600:] + 0.01,
+    )  # fmt: skip
+    aligned = record["aligned"]
+    assert [c["setting"] for c in aligned] == [
+        "60 points",
+        "120 points",
+        "120 points, whitened",
+        "4 clusters",
+        "8 clusters",
+    ]
+    chosen = min(aligned, key=lambda c: c["validation_cost"])
+    assert record["selected"]["setting"] == chosen["setting"]  # by the unpaired cost, not R²
+    assert record["selected"]["fraction"] == pytest.approx(chosen["r2"] / record["best_paired"])
+    assert record["selected"]["r2"] > 0.95  # the truth is a similarity, which it recovers
+    assert record["metrics"]["formula"]["r2"] == pytest.approx(1.0, abs=1e-3)
+    for m in [*record["metrics"].values(), *aligned]:
+        assert {"cosine", "top1", "mean_rank", "candidates"} <= set(m)
 
 
 def test_the_clouds_must_be_large_enough():
@@ -47,5 +84,7 @@ def test_best_unpaired_picks_the_best_setting_and_its_fraction():
     assert best_unpaired(no_tree)["setting"] == "gw 100"  # a failed tree is not a candidate
     hopeless = {**record, "best_paired": -0.2}
     assert best_unpaired(hopeless)["fraction"] is None  # the paired reference explains nothing
+    aligned = {**record, "aligned": [{"method": "cluster", "setting": "4 clusters", "r2": 0.45}]}
+    assert best_unpaired(aligned)["setting"] == "cluster 4 clusters"
     with pytest.raises(ValueError, match="no unpaired score"):
         best_unpaired({"pair": "a → b", "gw": {}, "tree": None, "best_paired": 0.5})

@@ -14,7 +14,7 @@ from pyro_latent.study import report
 def test_coordinate_free_tiny_profile(run_tiny, tmp_path):
     tiny = {"n_test": 500, "jacobian_points": 10, "layer_points": 4, "cloud": 200,
             "min_cluster_size": 10, "gw_points": (60,), "purity_shoes": 2,
-            "persistence_points": 100}  # fmt: skip
+            "persistence_points": 100, "cluster_counts": (5,)}  # fmt: skip
     record = run_tiny("coordinate_free", tiny)
     assert {"jacobian_spectra.png", "unpaired_vs_paired.png"} <= set(record["figures"])
     results = record["results"]
@@ -25,5 +25,8 @@ def test_coordinate_free_tiny_profile(run_tiny, tmp_path):
     assert len(results["matching"]) == 3
     assert len(results["persistence"]["pairs"]) == 10  # every pair of the five VAEs
     assert results["invariance"]["maps"][-1] == "coupling"
+    first = results["matching"][0]
+    assert first["selected"]["setting"] in {c["setting"] for c in first["aligned"]}
+    assert {"paired procrustes", "paired affine", "formula"} <= set(first["metrics"])
     section = report.render_section(record, tmp_path / "figures")
     assert section.startswith("## ") and "{{" not in section

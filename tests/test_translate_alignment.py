@@ -136,3 +136,19 @@ def test_bad_inputs_are_refused(clouds):
         ClusterMatchingTranslator(alpha=2.0).fit(A, B)
     with pytest.raises(ValueError, match="NaN"):
         GromovProcrustesTranslator().fit(np.full((20, 6), np.nan), B)
+
+
+def test_whitening_turns_an_affine_relation_into_an_orthogonal_one():
+    M = np.random.default_rng(6).normal(size=(6, 6)) + 2.0 * np.eye(
+        6
+    )  # invertible, not a similarity
+    A, B, test = mixture(700, 1), mixture(700, 2) @ M + 2.0, mixture(400, 3)
+    kwargs = {"n_points": 300, "refine_points": 500, "refine_starts": 5}
+    white = GromovProcrustesTranslator(whiten=True, **kwargs).fit(A, B)
+    plain = GromovProcrustesTranslator(**kwargs).fit(A, B)
+    assert white.score(test, test @ M + 2.0) > 0.9 > plain.score(test, test @ M + 2.0)
+    # and the unpaired criterion says so too
+    held_a, held_b = mixture(300, 8), mixture(300, 9) @ M + 2.0
+    assert transport_cost(white.transform(held_a), held_b) < transport_cost(
+        plain.transform(held_a), held_b
+    )

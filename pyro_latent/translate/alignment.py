@@ -12,6 +12,9 @@ transport matching.  Both translators here do both.
 **Working coordinates.**  Each cloud is centred, divided by its root-mean-square norm and padded
 with zero columns to the width ``w = max(p, q)``.  An orthogonal ``R [w, w]`` then relates the two
 up to the isotropic scale, as in :class:`~pyro_latent.translate.translators.ProcrustesTranslator`.
+With ``whiten=True`` each cloud is first whitened, ``x ↦ C^{-1/2}(x − μ)``.  If ``Y = X M + t``
+for *any* invertible ``M``, the whitened clouds differ by an orthogonal map, so an affine
+relation becomes one the orthogonal search can find.
 
 **Wasserstein–Procrustes** (:func:`wasserstein_procrustes`) alternates, from ``R₀``:
 
@@ -41,12 +44,13 @@ start matters.
   spread.  It keeps the lowest FGW objective over several starts, and takes ``R₀`` by Procrustes
   on the matched centres.
 
-Both then refine with Wasserstein–Procrustes on a subsample, match the whole clouds by exact
-transport under the final ``R``, and fit the paired ``estimator`` on the matched pairs
-(``translator_``).  :func:`transport_cost` scores a fitted translator without pairs: the
-squared 2-Wasserstein distance between a held-out source cloud's translation and a held-out
-target cloud, over the target's variance.  It is the unpaired criterion for choosing
-hyper-parameters.
+Both then refine with Wasserstein–Procrustes on a subsample and match the whole clouds by exact
+transport under the final ``R``.  The translator is the alignment itself,
+``x ↦ frame_dst⁻¹(frame_src(x) R)``, or a paired ``estimator`` fitted on the matched pairs.
+
+:func:`transport_cost` scores a fitted translator without pairs: the squared 2-Wasserstein
+distance between a held-out source cloud's translation and a held-out target cloud, over the
+target's variance.  It is the unpaired criterion for choosing hyper-parameters.
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ import scipy.linalg
 from scipy.spatial.distance import cdist
 from sklearn.base import clone
 from sklearn.cluster import KMeans
+from sklearn.metrics import r2_score
 
 from pyro_latent.core.checks import (
     check_int,
@@ -73,7 +78,6 @@ from pyro_latent.translate.gromov import (
     gromov_wasserstein_objective,
 )
 from pyro_latent.translate.translators import (
-    ProcrustesTranslator,
     UnpairedTranslator,
     check_paired_translator,
 )
@@ -89,16 +93,54 @@ __all__ = [
 
 # A cloud whose root-mean-square norm is below this has no spread to scale by.
 _TINY = 1e-12
+# Whitening floors the covariance's eigenvalues at this share of the largest.
+WHITEN_FLOOR = 1e-2
 
 
 # ================================================================================== helpers
-def _working(X: np.ndarray, width: int, name: str) -> np.ndarray:
-    """``X`` centred, over its root-mean-square norm, zero-padded to ``width`` columns."""
-    centred = X - X.mean(0)
-    rms = math.sqrt(float((centred**2).sum(1).mean()))
-    if rms <= _TINY:
-        raise ValueError(f"{name} has no spread: all its points coincide")
-    return np.pad(centred / rms, ((0, 0), (0, width - X.shape[1])))
+class _Frame:
+    """A cloud's working coordinates: ``pad((x − μ) S)``, with ``S`` the isotropic ``I / rms``
+    or, with ``whiten``, the symmetric whitening ``C^{-1/2}`` (eigenvalues floored at
+    :data:`WHITEN_FLOOR` of the largest, so that directions the cloud barely uses are not
+    blown up to unit variance) followed by the isotropic scaling."""
+
+    def __init__(self, X: np.ndarray, width: int, whiten: bool, name: str):
+        self.mean = X.mean(0)
+        centred = X - self.mean
+        if math.sqrt(float((centred**2).sum(1).mean())) <= _TINY:
+            raise ValueError(f"{name} has no spread: all its points coincide")
+        if whiten:
+            values, vectors = np.linalg.eigh(np.cov(centred, rowvar=False).reshape(X.shape[1], -1))
+            values = np.maximum(values, WHITEN_FLOOR * values.max())
+            S = (vectors / np.sqrt(values)) @ vectors.T
+        else:
+            S = np.eye(X.shape[1])
+        rms = math.sqrt(float(((centred @ S) ** 2).sum(1).mean()))
+        self.matrix = S / rms
+        self.inverse = np.linalg.inv(self.matrix)
+        self.width = width
+
+    def forward(self, X: np.ndarray) -> np.ndarray:
+        return np.pad((X - self.mean) @ self.matrix, ((0, 0), (0, self.width - X.shape[1])))
+
+    def backward(self, W: np.ndarray) -> np.ndarray:
+        return W[:, : self.inverse.shape[0]] @ self.inverse + self.mean
+
+
+class _AlignedMap:
+    """``T(x) = frame_dst⁻¹(frame_src(x) R)``: the alignment itself as a fitted translator."""
+
+    def __init__(self, source: _Frame, target: _Frame, rotation: np.ndarray):
+        self.source, self.target, self.rotation = source, target, rotation
+
+    def transform(self, Z) -> np.ndarray:
+        Z = _check_cloud(Z, "Z")
+        if Z.shape[1] != self.source.mean.shape[0]:
+            raise ValueError(f"Z must have {self.source.mean.shape[0]} columns, got {Z.shape[1]}")
+        return self.target.backward(self.source.forward(Z) @ self.rotation)
+
+    def score(self, Z_src, Z_dst) -> float:
+        return float(r2_score(_check_cloud(Z_dst, "Z_dst"), self.transform(Z_src)))
 
 
 def _uniform(n: int) -> np.ndarray:
@@ -182,18 +224,21 @@ class _AlignedTranslator(UnpairedTranslator):
         ``self``."""
         X_src, X_dst = _check_cloud(X_src, "X_src"), _check_cloud(X_dst, "X_dst")
         self._check_params()
-        estimator = ProcrustesTranslator() if self.estimator is None else self.estimator
-        translator = clone(check_paired_translator(estimator, "estimator"))
+        translator = None
+        if self.estimator is not None:
+            translator = clone(check_paired_translator(self.estimator, "estimator"))
         refine_points = check_int(self.refine_points, "refine_points", minimum=2)
         rng = np.random.default_rng(check_nonnegative_int(self.seed, "seed"))
-        needed = max(2, translator.min_pairs(X_src.shape[1]))
+        needed = 2 if translator is None else max(2, translator.min_pairs(X_src.shape[1]))
         if X_src.shape[0] < needed or X_dst.shape[0] < 2:
             raise ValueError(
                 f"{type(self).__name__} needs at least {needed} source and 2 target points, "
                 f"got {X_src.shape[0]} and {X_dst.shape[0]}"
             )
         width = max(X_src.shape[1], X_dst.shape[1])
-        A, B = _working(X_src, width, "X_src"), _working(X_dst, width, "X_dst")
+        whiten = bool(self.whiten)
+        frames = _Frame(X_src, width, whiten, "X_src"), _Frame(X_dst, width, whiten, "X_dst")
+        A, B = frames[0].forward(X_src), frames[1].forward(X_dst)
         objectives, rotations = self._starts(X_src, X_dst, A, B, rng)
         rows_a = _subsample(len(A), refine_points, rng)
         rows_b = _subsample(len(B), refine_points, rng)
@@ -218,7 +263,10 @@ class _AlignedTranslator(UnpairedTranslator):
         self.refine_objectives_ = refined[best]["objectives"]
         self.coupling_ = coupling
         self.matching_cost_ = float((coupling * cost).sum())
-        self.translator_ = translator.fit(X_src, _barycentres(coupling, X_dst))
+        if translator is None:
+            self.translator_ = _AlignedMap(*frames, self.rotation_)
+        else:
+            self.translator_ = translator.fit(X_src, _barycentres(coupling, X_dst))
         return self
 
     def _check_params(self) -> None:
@@ -242,17 +290,24 @@ class GromovProcrustesTranslator(_AlignedTranslator):
     objective are refined by Wasserstein–Procrustes on ``refine_points`` points of each cloud
     (``refined_objectives_``), and the lowest refined transport objective wins
     (``chosen_start_``, ``rotation_``, ``refine_objectives_``): both criteria see no pairs.
-    Then exact matching of the whole clouds (``coupling_``, ``matching_cost_``) and the paired
-    ``estimator`` on the matched pairs (default :class:`~pyro_latent.translate.translators.
-    ProcrustesTranslator`).
+    Then exact matching of the whole clouds (``coupling_``, ``matching_cost_``), and the
+    translator (``translator_``): the alignment itself, or ``estimator`` fitted on the matched
+    pairs.
 
     Args:
         n_points: points of each cloud in the GW problems.
         n_axes: principal axes whose signs are flipped (``0``: the independent start only).
         refine_starts: how many of the best starts are refined.
+        whiten: whiten each cloud in its working coordinates (module docstring), so that an
+            affine relation between the clouds becomes an orthogonal one.  A whitened cloud
+            has no principal axes left, so the sign-flip starts then carry little information
+            and more GW points are needed.  GW itself still compares the codes' own distances
+            (measured: whitened distances gave worse couplings on an anisotropic mixture).
         refine_points: points of each cloud in the Wasserstein–Procrustes loop.
         n_iter: the loop's most alternations.
-        estimator: the paired translator fitted last.
+        estimator: ``None`` (the default) translates by the alignment itself, ``T(x) =
+            frame_dst⁻¹(frame_src(x) R)``; a paired translator is instead fitted on the matched
+            pairs (least squares on pairs matched only up to a cluster shrinks the map).
         seed: seed of the subsamples.
     """
 
@@ -263,6 +318,7 @@ class GromovProcrustesTranslator(_AlignedTranslator):
         refine_starts: int = 3,
         refine_points: int = 800,
         n_iter: int = 30,
+        whiten: bool = False,
         estimator=None,
         seed: int = 0,
     ):
@@ -271,6 +327,7 @@ class GromovProcrustesTranslator(_AlignedTranslator):
         self.refine_starts = refine_starts
         self.refine_points = refine_points
         self.n_iter = n_iter
+        self.whiten = whiten
         self.estimator = estimator
         self.seed = seed
 
@@ -318,7 +375,7 @@ class ClusterMatchingTranslator(_AlignedTranslator):
         n_clusters: ``K``, centres per cloud.
         n_restarts: random starts of the cluster matching, besides the independent one.
         alpha: weight of the structure term in fused GW (``1``: plain GW on the centres).
-        refine_starts, refine_points, n_iter, estimator, seed: as in
+        refine_starts, refine_points, n_iter, whiten, estimator, seed: as in
             :class:`GromovProcrustesTranslator`.
     """
 
@@ -330,6 +387,7 @@ class ClusterMatchingTranslator(_AlignedTranslator):
         refine_starts: int = 3,
         refine_points: int = 800,
         n_iter: int = 30,
+        whiten: bool = False,
         estimator=None,
         seed: int = 0,
     ):
@@ -339,6 +397,7 @@ class ClusterMatchingTranslator(_AlignedTranslator):
         self.refine_starts = refine_starts
         self.refine_points = refine_points
         self.n_iter = n_iter
+        self.whiten = whiten
         self.estimator = estimator
         self.seed = seed
 
