@@ -29,7 +29,7 @@ from pyro_latent.study import coordinate_free as inv
 from pyro_latent.study.profiles import study_vaes, training_set
 from pyro_latent.study.unpaired import unpaired_comparison
 from pyro_latent.translate.latent_mapping import formula_map
-from pyro_latent.vae import SHOE_CLASSES, load_fashion_mnist
+from pyro_latent.vae import CLASS_GROUPS, SHOE_CLASSES, load_fashion_mnist
 from pyro_latent.vae.metrics import active_units, encode_dataset
 
 PROFILES = {
@@ -42,8 +42,7 @@ PROFILES = {
 }  # fmt: skip
 VAES = ("small", "large", "vae2d-a", "vae2d-b")
 PAIRS = [("small", 0, "large", 0), ("vae2d-a", 0, "vae2d-b", 0), ("small", 0, "small", 1)]
-GROUPS = {0: "tops", 2: "tops", 4: "tops", 6: "tops", 3: "dresses", 1: "trousers",
-          5: "footwear", 7: "footwear", 9: "footwear", 8: "bags"}  # fmt: skip
+GROUPS = CLASS_GROUPS
 
 
 @experiment("coordinate_free", title="Coordinate-free structure and topology matching", order=60)

@@ -309,9 +309,13 @@ def test_coordinate_measurements_on_the_outside_vae(pyro_vae, autoencoder, image
     out = coordinate_free.coordinate_measurements(
         pyro_vae, images, labels, target_vae=autoencoder, target_codes=target_codes,
         shoes=shoes, heights=np.linspace(5, 15, 12), spreads={"height": 3.0, "brightness": 0.1},
-        jacobian_points=8, tree_points=96, purity_shoes=2, min_cluster_size=10,
+        jacobian_points=8, tree_points=60, purity_shoes=2, min_cluster_size=10,
+        persistence_points=50,
     )  # fmt: skip
     assert 0 <= out["active_units"] <= D_VAE and np.isfinite(out["translator_r2"])
+    # the model-density tree reads the outside model's own encoder density and decoder
+    assert out["density_tree_nodes"] >= 1 and len(out["_density_tree_point_node"]) == 60
+    assert out["diagram_summary"]["h0"]["bars"] == 49
 
 
 # ----------------------------------------------------------------- the true posterior

@@ -27,6 +27,7 @@ from pyro_latent.plotting import save_figure
 R2_FLOOR = -1.0
 PAIRED_COLOURS = {"procrustes": "tab:green", "affine": "tab:orange"}
 TREE_COLOUR = "tab:red"
+ALIGNED_COLOUR = "tab:green"
 GW_CMAP = "Purples"
 EDGE_COLOUR = "0.6"
 BAR_HEIGHT = 0.28  # of a node's composition bar, in depth units
@@ -390,8 +391,9 @@ def plot_level_set_trees(
 def plot_unpaired_vs_paired(path: Path, rows: Sequence[Mapping]) -> Path:
     """Latent R² (variance-weighted, held-out test codes) per pair of VAEs: translators fitted
     on paired codes (Procrustes, affine) against unpaired ones (level-set tree matching and
-    Gromov–Wasserstein at each sample size, in shades of purple); the axis stops at -1 and ``▼``
-    marks the bars cut off there."""
+    Gromov–Wasserstein at each sample size, in shades of purple, and the aligned translator whose
+    setting the unpaired transport cost chose); the axis stops at -1 and ``▼`` marks the bars
+    cut off there."""
     rows = list(rows or [])
     sizes = sorted(
         {str(k) for r in rows for k in (r.get("gw") or {})},
@@ -418,6 +420,13 @@ def plot_unpaired_vs_paired(path: Path, rows: Sequence[Mapping]) -> Path:
                 lambda r, s=size: {str(k): v for k, v in (r.get("gw") or {}).items()}.get(s),
             )
         )
+    series.append(
+        (
+            "unpaired: aligned, setting chosen without pairs",
+            ALIGNED_COLOUR,
+            lambda r: (r.get("selected") or {}).get("r2"),
+        )
+    )
 
     fig, ax = plt.subplots(
         figsize=(min(max(7.0, 0.22 * len(rows) * max(len(series), 1) + 4.0), 24.0), 4.8)

@@ -9,6 +9,7 @@
 """
 
 from pyro_latent.vae.data import (
+    CLASS_GROUPS,
     DEBIAN_DIR,
     SHOE_CLASSES,
     DataNotFoundError,
@@ -17,6 +18,7 @@ from pyro_latent.vae.data import (
     prepare_fashion_mnist,
 )
 from pyro_latent.vae.ensemble import EnsembleFailedError, VAEEnsemble, train_ensemble
+from pyro_latent.vae.mixture import MixturePriorVAE, build_vae
 from pyro_latent.vae.model import PRESETS, VAE, VAEConfig, get_preset
 from pyro_latent.vae.training import (
     Checkpoint,
@@ -33,6 +35,7 @@ from pyro_latent.vae.training import (
 __all__ = [
     "DEBIAN_DIR",
     "PRESETS",
+    "CLASS_GROUPS",
     "SHOE_CLASSES",
     "VAE",
     "Checkpoint",
@@ -41,10 +44,12 @@ __all__ = [
     "DataNotFoundError",
     "EnsembleFailedError",
     "ImageData",
+    "MixturePriorVAE",
     "UnfinishedRunWarning",
     "VAEConfig",
     "VAEEnsemble",
     "checkpoint_path",
+    "build_vae",
     "get_preset",
     "load_fashion_mnist",
     "load_vae",

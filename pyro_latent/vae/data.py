@@ -43,6 +43,9 @@ DEFAULT_ROOT = Path("data")
 """Writable data root used when none is given (gitignored)."""
 
 SHOE_CLASSES = (5, 7, 9)
+# FashionMNIST's ten classes in five natural groups, for purity "by group".
+CLASS_GROUPS = {0: "tops", 2: "tops", 4: "tops", 6: "tops", 3: "dresses", 1: "trousers",
+                5: "footwear", 7: "footwear", 9: "footwear", 8: "bags"}  # fmt: skip
 """Sandal, Sneaker and Ankle boot."""
 
 IMAGE_SHAPE = (28, 28)

@@ -255,3 +255,24 @@ def kl_split(kl: Sequence[float], active: Sequence[bool]) -> dict:
         "active": sorted(kl[active].tolist(), reverse=True),
         "inactive": sorted(kl[~active].tolist(), reverse=True),
     }
+
+
+def cluster_accuracy(labels, clusters) -> float:
+    """The share of items whose cluster maps to their label under the best one-to-one map of
+    clusters to labels (the Hungarian algorithm on the contingency table,
+    :func:`scipy.optimize.linear_sum_assignment`); clusters left unmatched, when there are more
+    clusters than labels, count as wrong."""
+    from scipy.optimize import linear_sum_assignment
+
+    labels, clusters = np.asarray(labels).ravel(), np.asarray(clusters).ravel()
+    if labels.shape != clusters.shape or labels.size == 0:
+        raise ValueError(
+            f"labels and clusters must be non-empty and of one length, got {labels.size} and "
+            f"{clusters.size}"
+        )
+    _, label_index = np.unique(labels, return_inverse=True)
+    _, cluster_index = np.unique(clusters, return_inverse=True)
+    table = np.zeros((cluster_index.max() + 1, label_index.max() + 1), dtype=np.int64)
+    np.add.at(table, (cluster_index, label_index), 1)
+    rows, cols = linear_sum_assignment(table, maximize=True)
+    return float(table[rows, cols].sum() / labels.size)

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 import pyro
 import pyro.distributions as dist
 import torch
+from pyro.infer import TraceMeanField_ELBO
 from torch import nn
 from torch.nn import functional as F
 
@@ -103,6 +104,9 @@ class VAEConfig:
     likelihood: str = "bernoulli"
     batch_size: int = 128
     lr: float = 1e-3
+    # 0: the N(0, I) prior (VAE); K ≥ 1: a K-component Gaussian mixture (MixturePriorVAE).
+    prior_components: int = 0
+    prior_covariance: str = "diagonal"
 
     def __post_init__(self):
         if not isinstance(self.name, str):
@@ -131,11 +135,23 @@ class VAEConfig:
             raise ValueError(f"likelihood must be one of {LIKELIHOODS}; got {self.likelihood!r}")
         if self.batch_size < 1 or not self.lr > 0:
             raise ValueError("batch_size and lr must be positive")
+        if not _is_int(self.prior_components) or self.prior_components < 0:
+            raise ValueError(f"prior_components must be an int ≥ 0; got {self.prior_components!r}")
+        object.__setattr__(self, "prior_components", int(self.prior_components))
+        if self.prior_covariance not in ("diagonal", "full"):
+            raise ValueError(
+                f"prior_covariance must be 'diagonal' or 'full'; got {self.prior_covariance!r}"
+            )
 
     def to_dict(self) -> dict:
-        """Plain types only (lists, not tuples), as stored in checkpoints and JSON results."""
+        """Plain types only (lists, not tuples), as stored in checkpoints and JSON results.  The
+        prior's fields are left out for the ``N(0, I)`` prior, so that the records (and the
+        checkpoints' digests) of the Normal-prior VAEs are what they were before the field
+        existed."""
         record = dataclasses.asdict(self)
         record["hidden"] = list(self.hidden)
+        if self.prior_components == 0:
+            del record["prior_components"], record["prior_covariance"]
         return record
 
     @classmethod
@@ -158,6 +174,9 @@ PRESETS: dict[str, VAEConfig] = {
     "large": VAEConfig("large", latent_dim=20, hidden=(512, 256)),
     "vae2d-a": VAEConfig("vae2d-a", latent_dim=2, hidden=(256,)),
     "vae2d-b": VAEConfig("vae2d-b", latent_dim=2, hidden=(512, 256)),
+    # seed 002's model: the same networks with a 10-component Gaussian-mixture prior
+    "small-mix": VAEConfig("small-mix", latent_dim=20, hidden=(64,), prior_components=10),
+    "large-mix": VAEConfig("large-mix", latent_dim=20, hidden=(512, 256), prior_components=10),
 }
 
 
@@ -270,6 +289,12 @@ class VAE(nn.Module):
 
     # ``train_vae`` steps the module's parameters with its own torch optimiser, so the programs
     # it differentiates need not register them in Pyro's param store on every step.
+    @staticmethod
+    def training_loss():
+        """The differentiable loss :func:`~pyro_latent.vae.training.train_vae` steps on:
+        ``TraceMeanField_ELBO``'s, with the analytic KL to ``N(0, I)``."""
+        return TraceMeanField_ELBO().differentiable_loss
+
     def model_for_training(self, x: torch.Tensor) -> None:
         """:meth:`model` without ``pyro.module``."""
         x = x.reshape(-1, N_PIXELS)

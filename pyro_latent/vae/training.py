@@ -51,13 +51,13 @@ from pathlib import Path
 
 import pyro
 import torch
-from pyro.infer import TraceMeanField_ELBO
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, TensorDataset
 from tqdm.auto import tqdm
 
 from pyro_latent.core.checks import check_nonnegative_int, check_positive_int
 from pyro_latent.core.files import write_atomically
 from pyro_latent.vae.data import ImageData, image_fingerprint
+from pyro_latent.vae.mixture import build_vae
 from pyro_latent.vae.model import VAE, VAEConfig, get_preset
 
 CHECKPOINT_FORMAT = "pyro-latent/vae-checkpoint"
@@ -298,7 +298,7 @@ def _build_vae(ckpt: Checkpoint, device: torch.device) -> VAE:
             UnfinishedRunWarning,
             stacklevel=3,
         )
-    vae = VAE(ckpt.config)
+    vae = build_vae(ckpt.config)
     try:
         vae.load_state_dict(ckpt.model_state)
     except RuntimeError as err:
@@ -407,7 +407,7 @@ def train_vae(
     resume: bool = False,
     progress: bool = True,
 ) -> VAE:
-    """Train a VAE (``TraceMeanField_ELBO``, one Adam) for ``epochs`` epochs; return it in eval
+    """Train a VAE (its ``training_loss``, one Adam) for ``epochs`` epochs; return it in eval
     mode.
 
     Args:
@@ -430,7 +430,7 @@ def train_vae(
     seed = _check_seed(seed)
     device = resolve_device(device)
     pyro.set_rng_seed(seed)  # before VAE(): the initial weights are drawn from it
-    vae = VAE(config)
+    vae = build_vae(config)
     images = _as_images(data, vae)
     data_record = _data_record(images)
     optimizer = torch.optim.Adam(vae.parameters(), lr=config.lr, foreach=True)
@@ -468,7 +468,7 @@ def train_vae(
     vae.to(device).train()
     loader = make_loader(images.to(device), config.batch_size, loader_generator)
     n = images.shape[0]
-    loss = TraceMeanField_ELBO().differentiable_loss
+    loss = vae.training_loss()
     with pyro.get_param_store().scope():
         _validate_programs(vae, loss, images[: config.batch_size].to(device))
         step = _make_step(vae, loss, optimizer)
@@ -531,8 +531,10 @@ def _validate_programs(vae: VAE, loss, x: torch.Tensor) -> None:
     from a forked RNG, so training (and a resumed run) sees the same random numbers as without
     it."""
     devices = [x.device] if x.device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices), pyro.validation_enabled(True), torch.no_grad():
-        value = loss(vae.model_for_training, vae.guide_for_training, x)
+    # With gradients: TraceEnum_ELBO's differentiable loss refuses a value it cannot
+    # differentiate, and the graph is freed as soon as the value is read.
+    with torch.random.fork_rng(devices=devices), pyro.validation_enabled(True):
+        value = loss(vae.model_for_training, vae.guide_for_training, x).detach()
     if not torch.isfinite(value):
         raise FloatingPointError(f"the initial loss is {float(value)}; the data or config is bad")
 
