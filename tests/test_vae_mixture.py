@@ -139,3 +139,17 @@ def test_cluster_accuracy_is_the_best_relabelling():
     assert cluster_accuracy([0, 0, 1, 1], [0, 1, 2, 3]) == 0.5  # extra clusters go unmatched
     with pytest.raises(ValueError, match="one length"):
         cluster_accuracy([0, 1], [0])
+
+
+def test_a_resumed_mixture_run_is_the_uninterrupted_one(tmp_path):
+    data = torch.rand(160, 784, generator=torch.Generator().manual_seed(3))
+    straight = train_vae(DIAGONAL, data, 2, seed=1, checkpoint_dir=tmp_path / "a", progress=False)
+    train_vae(DIAGONAL, data, 1, seed=1, checkpoint_dir=tmp_path / "b", progress=False)
+    resumed = train_vae(
+        DIAGONAL, data, 2, seed=1, checkpoint_dir=tmp_path / "b", resume=True, progress=False
+    )
+    assert resumed.history_ == straight.history_
+    for (k, a), (_, b) in zip(
+        straight.state_dict().items(), resumed.state_dict().items(), strict=True
+    ):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=k)
