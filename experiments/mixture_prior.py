@@ -19,6 +19,7 @@ from pyro_latent.core.threads import single_threaded
 from pyro_latent.plotting import coordinate_free as cplot
 from pyro_latent.study import Context, cli, experiment
 from pyro_latent.study import mixture_prior as mp
+from pyro_latent.study.coordinate_free import reparametrizations
 from pyro_latent.study.profiles import study_vaes, training_set
 from pyro_latent.study.unpaired import unpaired_comparison
 from pyro_latent.translate.latent_mapping import formula_map
@@ -62,6 +63,12 @@ def _run(ctx: Context, cfg: dict) -> dict:
         for name in names
     }  # fmt: skip
     ctx.lap("measurements")
+    first = vaes[f"{PAIRS[0][0]}-{seeds[0]}"]
+    invariance = mp.prior_tree_invariance(
+        first, images[: cfg["tree_points"]], reparametrizations(first.latent_dim, ctx.seed),
+        cfg["min_cluster_size"],
+    )  # fmt: skip
+    ctx.lap("prior tree under the maps")
     matching, drawn = [], None
     for mix, _ in PAIRS:
         src, dst = f"{mix}-{seeds[0]}", f"{mix}-{seeds[1]}"
@@ -70,6 +77,7 @@ def _run(ctx: Context, cfg: dict) -> dict:
             z1.double().numpy(), z2.double().numpy(), labels, names=(src, dst),
             cloud=cfg["cloud"], min_cluster_size=cfg["min_cluster_size"],
             gw_points=cfg["gw_points"], cluster_counts=cfg["cluster_counts"],
+            clusters=(vaes[src].cluster(images).numpy(), vaes[dst].cluster(images).numpy()),
             formula=formula_map(vaes[src], vaes[dst], z1[2 * cfg["cloud"] :]).double().numpy(),
             groups=CLASS_GROUPS, seed=ctx.seed,
         )  # fmt: skip
@@ -79,7 +87,8 @@ def _run(ctx: Context, cfg: dict) -> dict:
     ctx.draw(cplot.plot_unpaired_vs_paired, "mixture_unpaired.png", matching)
     return {"profile": {**cfg, "name": profile, "seeds": seeds}, "records": records,
             "table": mp.comparison_table(records, PAIRS), "matching": matching,
-            "pairs": [list(p) for p in PAIRS]}  # fmt: skip
+            "pairs": [list(p) for p in PAIRS], "invariance": invariance,
+            "invariance_model": f"{PAIRS[0][0]}-{seeds[0]}"}  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ def test_the_aligned_setting_is_selected_without_pairs():
     z1, z2, labels = _asymmetric_clouds()
     record, _ = unpaired_comparison(
         z1, z2, labels, names=("a", "b"), cloud=300, min_cluster_size=20, gw_points=(60, 120),
-        cluster_counts=(4, 8), formula=z2[600:] + 0.01,
+        cluster_counts=(4, 8), formula=z2[600:] + 0.01, clusters=(labels, labels),
     )  # fmt: skip
     aligned = record["aligned"]
     assert [c["setting"] for c in aligned] == [
@@ -57,11 +57,14 @@ def test_the_aligned_setting_is_selected_without_pairs():
         "120 points, whitened",
         "4 clusters",
         "8 clusters",
+        "model components",
     ]
     chosen = min(aligned, key=lambda c: c["validation_cost"])
     assert record["selected"]["setting"] == chosen["setting"]  # by the unpaired cost, not R²
     assert record["selected"]["fraction"] == pytest.approx(chosen["r2"] / record["best_paired"])
     assert record["selected"]["r2"] > 0.95  # the truth is a similarity, which it recovers
+    # the generating clusters given as the "model components" match, too
+    assert aligned[-1]["r2"] > 0.95
     assert record["metrics"]["formula"]["r2"] == pytest.approx(1.0, abs=1e-3)
     for m in [*record["metrics"].values(), *aligned]:
         assert {"cosine", "top1", "mean_rank", "candidates"} <= set(m)

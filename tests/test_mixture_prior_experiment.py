@@ -24,5 +24,7 @@ def test_mixture_prior_tiny_profile(run_tiny, tmp_path):
     assert set(results["records"]["small"][0]["trees"]) == {"aggregate-posterior"}
     assert [t["mixture"] for t in results["table"]] == ["small-mix", "large-mix"]
     assert len(results["matching"]) == 2
+    invariance = results["invariance"]
+    assert invariance["identity"]["moved"] == 0 and "coupling" in invariance
     section = report.render_section(record, tmp_path / "figures")
     assert section.startswith("## ") and "{{" not in section

@@ -152,3 +152,21 @@ def test_whitening_turns_an_affine_relation_into_an_orthogonal_one():
     assert transport_cost(white.transform(held_a), held_b) < transport_cost(
         plain.transform(held_a), held_b
     )
+
+
+def test_cluster_matching_takes_given_clusters():
+    """A mixture-prior VAE's components in place of k-means: the labels of the generating
+    clusters here, with one cluster fewer on the target side than on the source side."""
+    Q = haar_orthogonal(4, np.random.default_rng(5))
+    rng = np.random.default_rng(1)
+    means = np.random.default_rng(98).normal(0.0, 3.0, (8, 4))
+    la, lb = rng.choice(8, 800, p=np.arange(1, 9) / 36), rng.choice(8, 800, p=np.arange(1, 9) / 36)
+    A = means[la] + rng.normal(0, 0.3, (800, 4))
+    B = 2.0 * (means[lb] + rng.normal(0, 0.3, (800, 4))) @ Q - 1.0
+    test = separated(300, 3)
+    lb_merged = np.where(lb == 7, 6, lb)  # the target's clustering merges two clusters
+    c = ClusterMatchingTranslator(seed=1).fit(A, B, clusters_src=la, clusters_dst=lb_merged)
+    assert c.centres_src_.shape == (8, 4) and c.centres_dst_.shape == (7, 4)
+    assert c.score(test, 2.0 * test @ Q - 1.0) > 0.99
+    with pytest.raises(ValueError, match="one label per point"):
+        ClusterMatchingTranslator().fit(A, B, clusters_src=la[:10], clusters_dst=lb)

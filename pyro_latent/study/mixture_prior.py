@@ -14,6 +14,9 @@ images:
   the prior (a mixture's only: ``N(0, I)`` has one mode) and of the aggregate posterior, with
   their purity by depth for the classes and for the natural groups.
 
+:func:`prior_tree_invariance` grows the prior's tree of one mixture VAE under every map of the
+invariance table, the check seed 002 asks of a model with a known density.
+
 :func:`comparison_table` puts each mixture preset beside its Normal-prior twin, as mean ± s.d.
 over seeds.
 """
@@ -39,7 +42,13 @@ from pyro_latent.vae.metrics import (
 )
 from pyro_latent.vae.mixture import MixturePriorVAE
 
-__all__ = ["comparison_table", "log_evidence", "model_record", "tree_record"]
+__all__ = [
+    "comparison_table",
+    "log_evidence",
+    "model_record",
+    "prior_tree_invariance",
+    "tree_record",
+]
 
 
 def log_evidence(model, images: torch.Tensor, n_samples: int, seed: int = 0) -> dict:
@@ -118,6 +127,27 @@ def model_record(
         for density, kwargs in trees.items()
     }
     return record
+
+
+def prior_tree_invariance(
+    model, images: torch.Tensor, maps: Mapping, min_cluster_size: int
+) -> dict:
+    """The prior's model-density tree of ``model`` re-parametrised by each map of ``maps``
+    (:func:`~pyro_latent.study.coordinate_free.reparametrizations`), against the first map's:
+    ``{map: {"nodes", "sizes", "moved"}}``, ``moved`` counting the points in another node (all
+    of them when the trees differ in size)."""
+    from pyro_latent.analysis.reparametrize import ReparametrizedVAE
+
+    out, base = {}, None
+    for name, phi in maps.items():
+        tree = model_density_tree(ReparametrizedVAE(model, phi).eval(), images, density="prior",
+                                  min_cluster_size=min_cluster_size)  # fmt: skip
+        base = base or tree
+        same = len(tree.nodes) == len(base.nodes)
+        moved = int((tree.point_node != base.point_node).sum()) if same else tree.n_points
+        out[name] = {"nodes": len(tree.nodes), "sizes": [n.size for n in tree.nodes],
+                     "moved": moved}  # fmt: skip
+    return out
 
 
 def comparison_table(records: Mapping[str, Sequence[Mapping]], pairs: Sequence[tuple]) -> list:

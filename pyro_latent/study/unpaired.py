@@ -106,13 +106,15 @@ def aligned_candidates(
     *,
     gw_points: Sequence[int],
     cluster_counts: Sequence[int],
+    clusters: tuple[np.ndarray, np.ndarray] | None = None,
     seed: int = 0,
 ) -> list[dict]:
     """Fit every setting of the two aligned translators (GW at each size, and whitened at the
     largest; k-means at each cluster count) on the first :data:`FIT_SHARE` of the unpaired
     clouds ``a`` and ``b``, each scored by the transport cost of the rest
     (``{"method", "setting", "translator", "validation_cost"}``).  Settings a cloud is too small
-    for are skipped."""
+    for are skipped.  ``clusters``, one label per point of ``a`` and of ``b`` (a mixture-prior
+    VAE's components), adds cluster matching on those clusters."""
     n_a, n_b = int(FIT_SHARE * len(a)), int(FIT_SHARE * len(b))
     fits = [
         ("gw-procrustes", f"{k} points", GromovProcrustesTranslator(n_points=k, seed=seed))
@@ -124,9 +126,16 @@ def aligned_candidates(
         fits.append(("gw-procrustes", f"{k} points, whitened", white))
     fits += [("cluster", f"{k} clusters", ClusterMatchingTranslator(n_clusters=k, seed=seed))
              for k in cluster_counts if 2 * k <= min(n_a, n_b)]  # fmt: skip
+    given = {}
+    # A model that put every image in one component has no clusters to match: no candidate.
+    if clusters is not None and min(len(np.unique(c)) for c in clusters) >= 2:
+        fits.append(("cluster", "model components", ClusterMatchingTranslator(seed=seed)))
+        given = {"clusters_src": np.asarray(clusters[0])[:n_a],
+                 "clusters_dst": np.asarray(clusters[1])[:n_b]}  # fmt: skip
     out = []
     for method, setting, translator in fits:
-        translator.fit(a[:n_a], b[:n_b])
+        extra = given if setting == "model components" else {}
+        translator.fit(a[:n_a], b[:n_b], **extra)
         cost = transport_cost(translator.transform(a[n_a:]), b[n_b:])
         out.append({"method": method, "setting": setting, "translator": translator,
                     "validation_cost": cost})  # fmt: skip
@@ -143,6 +152,7 @@ def unpaired_comparison(
     min_cluster_size: int,
     gw_points: Sequence[int],
     cluster_counts: Sequence[int] = (),
+    clusters: tuple[np.ndarray, np.ndarray] | None = None,
     formula: np.ndarray | None = None,
     groups: Mapping | None = None,
     seed: int = 0,
@@ -153,7 +163,9 @@ def unpaired_comparison(
     Cloud ``A`` is ``z1`` of images ``0..cloud-1``, cloud ``B`` is ``z2`` of images
     ``cloud..2·cloud-1`` (disjoint images, so unpaired); the rest are held out.  ``formula``,
     if given, is the formula's translation of the held-out ``z1`` (rows ``2·cloud..``), scored
-    beside the translators.  Returns the
+    beside the translators.  ``clusters``, if given, labels every image for each model (a
+    mixture-prior VAE's most likely components): cluster matching on them joins the
+    candidates.  Returns the
     record and the drawing of the two trees with their matches (:func:`tree_drawing`), or
     ``None`` when the trees were too shallow to give the anchors a translator needs (the record
     then says why in ``tree_error``).
@@ -190,8 +202,9 @@ def unpaired_comparison(
     if formula is not None:
         metrics["formula"] = _scores(np.asarray(formula, float), z2[held], seed)
     aligned = []
-    for c in aligned_candidates(z1[a], z2[b], gw_points=gw_points,
-                                cluster_counts=cluster_counts, seed=seed):  # fmt: skip
+    own = None if clusters is None else (np.asarray(clusters[0])[a], np.asarray(clusters[1])[b])
+    for c in aligned_candidates(z1[a], z2[b], gw_points=gw_points, cluster_counts=cluster_counts,
+                                clusters=own, seed=seed):  # fmt: skip
         t = c.pop("translator")
         aligned.append({**c, **_scores(t.transform(z1[held]), z2[held], seed),
                         "chosen_start": int(t.chosen_start_)})  # fmt: skip

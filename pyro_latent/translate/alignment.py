@@ -219,9 +219,10 @@ class _AlignedTranslator(UnpairedTranslator):
 
     _fitted_attribute = "translator_"
 
-    def fit(self, X_src, X_dst):
+    def fit(self, X_src, X_dst, **fit_params):
         """Fit on unpaired clouds ``X_src [N, d_src]`` and ``X_dst [M, d_dst]``; returns
-        ``self``."""
+        ``self``.  ``fit_params`` go to the subclass's starts (the cluster labels of
+        :class:`ClusterMatchingTranslator`)."""
         X_src, X_dst = _check_cloud(X_src, "X_src"), _check_cloud(X_dst, "X_dst")
         self._check_params()
         translator = None
@@ -239,7 +240,7 @@ class _AlignedTranslator(UnpairedTranslator):
         whiten = bool(self.whiten)
         frames = _Frame(X_src, width, whiten, "X_src"), _Frame(X_dst, width, whiten, "X_dst")
         A, B = frames[0].forward(X_src), frames[1].forward(X_dst)
-        objectives, rotations = self._starts(X_src, X_dst, A, B, rng)
+        objectives, rotations = self._starts(X_src, X_dst, A, B, rng, **fit_params)
         rows_a = _subsample(len(A), refine_points, rng)
         rows_b = _subsample(len(B), refine_points, rng)
         # The starts with the lowest objectives of their own kind are refined; the refined
@@ -361,10 +362,13 @@ class ClusterMatchingTranslator(_AlignedTranslator):
     Wasserstein–Procrustes (module docstring).
 
     ``fit`` runs k-means with ``n_clusters`` centres on each cloud in working coordinates
-    (``centres_src_``, ``centres_dst_``).  Each cluster is described by its weight ``w`` (share
-    of points) and spread ``s`` (root-mean-square distance of its points to the centre).  The
-    centres are coupled by POT's fused GW, with weights as marginals, distances between centres
-    (over their largest) as structure, ``|log w − log w'|² + |log s − log s'|²`` as feature
+    (``centres_src_``, ``centres_dst_``), or takes the clusters it is given,
+    ``fit(X_src, X_dst, clusters_src=…, clusters_dst=…)``, one label per point (a mixture-prior
+    VAE's most likely components, say; the two clusterings need not have the same size).
+    Each cluster is described by its weight ``w`` (share of points) and spread ``s``
+    (root-mean-square distance of its points to the centre).  The centres are coupled by POT's
+    fused GW, with weights as marginals, distances between centres (over their largest) as
+    structure, ``|log w − log w'|² + |log s − log s'|²`` as feature
     cost and trade-off ``alpha``.  It starts from the independent coupling and from
     ``n_restarts`` random vertices of the transport polytope (``start_objectives_``;
     ``cluster_coupling_`` has the lowest).  Each start's ``R₀`` is Procrustes on each source
@@ -407,31 +411,44 @@ class ClusterMatchingTranslator(_AlignedTranslator):
         check_nonnegative_int(self.n_restarts, "n_restarts")
         check_probability(self.alpha, "alpha")
 
-    def _clusters(self, A: np.ndarray, seed: int, name: str):
-        k = int(self.n_clusters)
-        if len(A) < 2 * k:
-            raise ValueError(f"{name} has {len(A)} points, too few for {k} clusters (need {2 * k})")
-        km = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(A)
-        weights = np.bincount(km.labels_, minlength=k) / len(A)
-        spread = np.sqrt(
-            [((A[km.labels_ == c] - km.cluster_centers_[c]) ** 2).sum(1).mean() for c in range(k)]
-        )
+    def _clusters(self, A: np.ndarray, seed: int, name: str, labels=None):
+        if labels is None:
+            k = int(self.n_clusters)
+            if len(A) < 2 * k:
+                raise ValueError(
+                    f"{name} has {len(A)} points, too few for {k} clusters (need {2 * k})"
+                )
+            labels = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(A).labels_
+        else:
+            labels = np.asarray(labels)
+            if labels.shape != (len(A),):
+                raise ValueError(
+                    f"the cluster labels of {name} must hold one label per point ({len(A)}), "
+                    f"got shape {labels.shape}"
+                )
+            labels = np.unique(labels, return_inverse=True)[1]  # empty clusters dropped
+            if labels.max() < 1:
+                raise ValueError(f"the cluster labels of {name} name a single cluster")
+        k = int(labels.max()) + 1
+        centres = np.stack([A[labels == c].mean(0) for c in range(k)])
+        weights = np.bincount(labels, minlength=k) / len(A)
+        spread = np.sqrt([((A[labels == c] - centres[c]) ** 2).sum(1).mean() for c in range(k)])
         features = np.c_[np.log(weights), np.log(np.maximum(spread, _TINY))]
-        return km.cluster_centers_, weights, features
+        return centres, weights, features
 
-    def _starts(self, X_src, X_dst, A, B, rng):
+    def _starts(self, X_src, X_dst, A, B, rng, clusters_src=None, clusters_dst=None):
         seed = int(rng.integers(2**31 - 1))
-        ca, wa, fa = self._clusters(A, seed, "X_src")
-        cb, wb, fb = self._clusters(B, seed, "X_dst")
+        ca, wa, fa = self._clusters(A, seed, "X_src", clusters_src)
+        cb, wb, fb = self._clusters(B, seed, "X_dst", clusters_dst)
         C1, C2 = (
             _normalised_distances(ca, "the source centres"),
             _normalised_distances(cb, "the target centres"),
         )
         M = cdist(fa, fb, "sqeuclidean")
         M = M / max(float(M.max()), _TINY)
-        k = len(ca)
+        shape = (len(ca), len(cb))
         # A random vertex of the transport polytope Π(wa, wb) per restart: a near-permutation.
-        starts = [None] + [ot.emd(wa, wb, rng.random((k, k))) for _ in range(int(self.n_restarts))]
+        starts = [None] + [ot.emd(wa, wb, rng.random(shape)) for _ in range(int(self.n_restarts))]
         couplings, objectives = [], []
         for G0 in starts:
             T, log = ot.gromov.fused_gromov_wasserstein(
