@@ -9,8 +9,8 @@ level-set trees of the model's own densities, prior and aggregate posterior
 (:mod:`pyro_latent.study.mixture_prior`).  It then translates between two seeds of one
 mixture architecture without pairs (:func:`~pyro_latent.study.unpaired.unpaired_comparison`).
 Profiles: *full*, 4 000 test images, ``log p(x)`` of 300 with 500 draws, trees on 1 500;
-*quick*, 1 000 images, 100 with 100 draws, trees on 400, one seed.  The prose is
-``experiments/templates/mixture_prior.md``.
+*quick*, 1 000 images, 100 with 100 draws, trees on 400, two seeds (a pair to translate).
+The prose is ``experiments/templates/mixture_prior.md``.
 """
 
 from __future__ import annotations

@@ -270,3 +270,37 @@ def test_a_deterministic_encoder_has_no_aggregate_posterior():
         aggregate_posterior_log_density(ae, x, torch.zeros(3, 2))
     tree = model_density_tree(ae, x, density="prior", min_cluster_size=5)  # the N(0, I) prior
     assert tree.n_points == 40
+
+
+def test_a_point_joining_three_components_makes_three_siblings():
+    """Three arms of a star, each a chain whose density rises away from the centre, meet at the
+    centre point, the lowest: one event with three children of the root, none of them a cluster
+    that lives for no time (as a nested binary split would make)."""
+    arms, length = 3, 12
+    levels = [0.1]
+    graph = [[]]
+    for k in range(arms):
+        first = 1 + k * length
+        for j in range(length):
+            levels.append((0.2 + 0.8 * j / (length - 1)) * (1.0 - 0.01 * k))
+            graph.append([first + j - 1 if j else 0] + ([first + j + 1] if j < length - 1 else []))
+        graph[0].append(first)
+    tree = density_level_set_tree(
+        np.arange(len(levels), dtype=float)[:, None], np.log(levels),
+        graph=[np.array(r) for r in graph], min_cluster_size=5,
+    )  # fmt: skip
+    assert len(tree.nodes) == 4 and len(tree.root.children) == 3
+    assert all(tree.nodes[c].persistence > 0 for c in tree.root.children)
+    assert sorted(tree.nodes[c].size for c in tree.root.children) == [12, 12, 12]
+
+
+def test_a_bad_graph_is_refused_and_an_asymmetric_one_symmetrised():
+    X = np.arange(20.0)[:, None]
+    logp = -((X[:, 0] - 10) ** 2)
+    with pytest.raises(ValueError, match=r"graph\[3\]"):
+        density_level_set_tree(X, logp, graph=[[1]] * 3 + [[25]] + [[0]] * 16, min_cluster_size=5)
+    one_way = [np.array([i + 1]) for i in range(19)] + [np.array([], dtype=int)]
+    both_ways = [np.array([j for j in (i - 1, i + 1) if 0 <= j < 20]) for i in range(20)]
+    a = density_level_set_tree(X, logp, graph=one_way, min_cluster_size=5)
+    b = density_level_set_tree(X, logp, graph=both_ways, min_cluster_size=5)
+    assert np.array_equal(a.point_node, b.point_node) and len(a.nodes) == len(b.nodes)

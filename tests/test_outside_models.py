@@ -314,7 +314,7 @@ def test_coordinate_measurements_on_the_outside_vae(pyro_vae, autoencoder, image
     )  # fmt: skip
     assert 0 <= out["active_units"] <= D_VAE and np.isfinite(out["translator_r2"])
     # the model-density tree reads the outside model's own encoder density and decoder
-    assert out["density_tree_nodes"] >= 1 and len(out["_density_tree_point_node"]) == 60
+    assert out["density_tree_nodes"] >= 1 and out["_density_tree"].n_points == 60
     assert out["diagram_summary"]["h0"]["bars"] == 49
 
 

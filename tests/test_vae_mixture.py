@@ -153,3 +153,14 @@ def test_a_resumed_mixture_run_is_the_uninterrupted_one(tmp_path):
         straight.state_dict().items(), resumed.state_dict().items(), strict=True
     ):
         torch.testing.assert_close(a, b, rtol=0, atol=0, msg=k)
+
+
+def test_an_ensemble_refuses_a_mixture_prior():
+    from pyro_latent.vae.ensemble import VAEEnsemble, train_ensemble
+
+    with pytest.raises(ValueError, match="mixture prior"):
+        VAEEnsemble(DIAGONAL, 2)
+    with pytest.raises(ValueError, match="mixture prior"):
+        train_ensemble(DIAGONAL, torch.rand(10, 784), 1, [0, 1], checkpoint_dir=None)
+    with pytest.raises(ValueError, match="applies to a mixture prior only"):
+        VAEConfig("plain", prior_covariance="full")

@@ -46,9 +46,11 @@ from pyro_latent.core.checks import check_int, check_positive_int
 from pyro_latent.core.latent_model import (
     check_latent_model,
     decode_in_batches,
+    diagonal_log_density,
     encode_in_batches,
     log_posterior,
     log_prior,
+    require_posterior,
 )
 
 __all__ = [
@@ -91,15 +93,17 @@ def knn_graph(points, n_neighbors: int) -> list[np.ndarray]:
     return [np.array(sorted(s), dtype=np.intp) for s in sets]
 
 
-def merge_tree(levels, graph) -> np.ndarray:
-    """The merge tree of the vertex filtration ``{i : levels_i ≥ t}`` on ``graph``, in
-    scipy's linkage layout: row ``r`` merges nodes ``left`` and ``right`` (points ``0..N−1``,
-    row ``r`` creates node ``N + r``) at ``level``, into ``size`` points.  Rows come in
-    decreasing level.  Points are added in decreasing level (ties in index order).  The components a
-    point has edges to merge at its level, and the point then joins them; components still
-    apart at the end are joined at level 0."""
+def merge_tree(levels, graph, order=None) -> np.ndarray:
+    """The merge tree of the vertex filtration ``{i : levels_i ≥ t}`` on ``graph`` (one array
+    of neighbour indices per point, symmetric, no self-loops), in scipy's linkage layout: row
+    ``r`` merges nodes ``left`` and ``right`` (points ``0..N−1``, row ``r`` creates node
+    ``N + r``) at ``level``, into ``size`` points.  Rows come in decreasing level.  Points are
+    added in decreasing level (ties in index order), or in ``order`` when given (the log-density
+    ranks, which do not underflow).  The components a point has edges to merge at its level,
+    and the point then joins them; components still apart at the end are joined at level 0."""
     levels = np.asarray(levels, dtype=np.float64)
     n = levels.shape[0]
+    order = np.argsort(-levels, kind="stable") if order is None else np.asarray(order)
     parent = np.arange(2 * n)  # union-find over dendrogram node ids
     size = np.ones(2 * n, dtype=np.intp)
     active = np.zeros(n, dtype=bool)
@@ -118,7 +122,7 @@ def merge_tree(levels, graph) -> np.ndarray:
         size[node] = size[a] + size[b]
         return node
 
-    for i in np.argsort(-levels, kind="stable"):
+    for i in order:
         active[i] = True
         roots = sorted({find(int(j)) for j in graph[i] if active[j]})
         if not roots:
@@ -138,10 +142,13 @@ def merge_tree(levels, graph) -> np.ndarray:
 
 def condense_merge_tree(linkage, min_cluster_size: int) -> np.ndarray:
     """Condense a merge tree (:func:`merge_tree`'s layout, levels decreasing) the way HDBSCAN
-    does (Campello, Moulavi and Sander 2013).  Walking down from the root, a merge whose two
-    sides both hold ``≥ m`` points is a split into two new clusters. Otherwise the points of each
-    smaller side fall out of the current cluster at that level, and the cluster goes on as the
-    larger side.  Returns rows ``(parent, child, lambda_val, child_size)`` as hdbscan's
+    does (Campello, Moulavi and Sander 2013).  Walking down from the root, a merge with at
+    least two sides of ``≥ m`` points is a split into that many new clusters.  The points of
+    every smaller side fall out of the current cluster at that level, and with one large side
+    the cluster goes on as it.  Merges at one level are one event (opened up into all their
+    sides), so a point that joins three components makes three siblings, not a nested pair
+    with a cluster that lives for no time; a node may therefore have more than two children.
+    Returns rows ``(parent, child, lambda_val, child_size)`` as hdbscan's
     ``condensed_tree_.to_numpy()`` does: the root is cluster ``N``, new clusters ``N+1, …``,
     and a child below ``N`` is a point leaving ``parent`` at ``lambda_val``."""
     linkage = np.asarray(linkage, dtype=np.float64)
@@ -163,6 +170,18 @@ def condense_merge_tree(linkage, min_cluster_size: int) -> np.ndarray:
                 stack.extend((int(right[v - n]), int(left[v - n])))
         return out
 
+    def sides_at(node: int, lam: float) -> list[int]:
+        """The parts a merge at ``lam`` joins: merges at the same level are one event (a point
+        joining three components is two binary merges), so they are opened up."""
+        out, stack = [], [node]
+        while stack:
+            v = stack.pop()
+            if v >= n and level[v - n] == lam:
+                stack.extend((int(right[v - n]), int(left[v - n])))
+            else:
+                out.append(v)
+        return out
+
     rows: list[tuple[int, int, float, int]] = []
     next_label = n + 1
     stack = [(2 * n - 2, n)]  # (merge-tree node, cluster label)
@@ -170,22 +189,41 @@ def condense_merge_tree(linkage, min_cluster_size: int) -> np.ndarray:
         node, label = stack.pop()
         if node < n:  # a cluster run down to one point: it leaves at its own level
             continue
-        r = node - n
-        lam = float(level[r])
-        sides = (int(left[r]), int(right[r]))
+        lam = float(level[node - n])
+        sides = sides_at(node, lam)
         big = [s for s in sides if count(s) >= m]
-        if len(big) == 2:
-            for s in sides:
-                rows.append((label, next_label, lam, count(s)))
-                stack.append((s, next_label))
-                next_label += 1
-            continue
         for s in sides:
             if count(s) < m:
                 rows.extend((label, p, lam, 1) for p in points_under(s))
-        if big:
+        if len(big) >= 2:
+            for s in big:
+                rows.append((label, next_label, lam, count(s)))
+                stack.append((s, next_label))
+                next_label += 1
+        elif big:
             stack.append((big[0], label))
     return np.array(rows, dtype=_ROW)
+
+
+def _check_graph(graph, n: int) -> list[np.ndarray]:
+    """``graph`` as symmetric neighbour arrays without self-loops, or a :class:`ValueError`
+    naming a bad entry."""
+    if len(graph) != n:
+        raise ValueError(
+            f"graph must list the neighbours of each of the {n} points, got {len(graph)}"
+        )
+    sets = [set() for _ in range(n)]
+    for i, row in enumerate(graph):
+        row = np.asarray(row)
+        if row.size and (row.dtype.kind not in "iu" or row.min() < 0 or row.max() >= n):
+            raise ValueError(
+                f"graph[{i}] must hold point indices in 0..{n - 1}, got {row.tolist()}"
+            )
+        for j in row.tolist():
+            if j != i:
+                sets[i].add(j)
+                sets[j].add(i)
+    return [np.array(sorted(s), dtype=np.intp) for s in sets]
 
 
 def density_level_set_tree(
@@ -205,7 +243,8 @@ def density_level_set_tree(
         neighbours: rows ``[N, p]`` whose Euclidean ``n_neighbors``-nearest-neighbour graph
             (:func:`knn_graph`) connects the points; ``None``: ``X`` itself, which depends on
             the coordinates.
-        graph: the graph itself instead, one array of neighbour indices per point.
+        graph: the graph itself instead, one array of neighbour indices per point (made
+            symmetric, self-loops dropped).
         n_neighbors: ``k`` of the kNN graph.
         min_cluster_size: ``m ≥ 2``, the fewest points a node may hold.
     """
@@ -234,12 +273,11 @@ def density_level_set_tree(
                 f"neighbours must have one row per point ({n}), got {neighbours.shape[0]}"
             )
         graph = knn_graph(neighbours, n_neighbors)
-    elif len(graph) != n:
-        raise ValueError(
-            f"graph must list the neighbours of each of the {n} points, got {len(graph)}"
-        )
+    else:
+        graph = _check_graph(graph, n)
     levels = np.maximum(np.exp(logp - logp.max()), _TINY_LEVEL)
-    rows = condense_merge_tree(merge_tree(levels, graph), m)
+    order = np.argsort(-logp, kind="stable")
+    rows = condense_merge_tree(merge_tree(levels, graph, order), m)
     if not len(rows):
         raise ValueError(f"min_cluster_size={m} leaves no cluster of {n} points")
     lam = np.asarray(rows["lambda_val"], dtype=np.float64)
@@ -262,11 +300,16 @@ def aggregate_posterior_log_density(
     if x.shape[0] < 1:
         raise ValueError("the aggregate posterior needs at least one observation")
     batch_size = check_positive_int(batch_size, "batch_size")
+    own = callable(getattr(model, "log_posterior", None))
+    if not own:  # the diagonal Gaussians, encoded once in batches, scored block by block
+        loc, scale = encode_in_batches(model, x)
+        scale = require_posterior(scale, type(model).__name__, purpose="an aggregate posterior")
     out = []
     with torch.no_grad():
         for start in range(0, z.shape[0], batch_size):
-            block = log_posterior(model, x, z[start : start + batch_size])
-            out.append(torch.logsumexp(block.double(), dim=1) - np.log(x.shape[0]))
+            rows = z[start : start + batch_size]
+            block = log_posterior(model, x, rows) if own else diagonal_log_density(loc, scale, rows)
+            out.append(torch.logsumexp(block.double().cpu(), dim=1) - np.log(x.shape[0]))
     return torch.cat(out) if out else torch.empty(0, dtype=torch.float64)
 
 

@@ -92,6 +92,7 @@ __all__ = [
     "match_trees",
     "matched_anchors",
     "matched_class_agreement",
+    "moved_points",
     "node_descriptors",
     "purity_by_depth",
 ]
@@ -280,6 +281,20 @@ def _build_tree(X, rows, lam, m: int, k: int, lambda_max: float) -> LevelSetTree
             )
         )
     return LevelSetTree(tuple(nodes), n, m, k, lambda_max, point_lambda, point_node)
+
+
+def moved_points(tree: LevelSetTree, reference: LevelSetTree) -> int:
+    """How many points sit in another node of ``tree`` than of ``reference`` (two trees of the
+    same points, nodes numbered top-down as :class:`LevelSetTree` does): every point when the
+    trees differ in node count, since their numberings then mean different nodes."""
+    tree, reference = _check_tree(tree, "tree"), _check_tree(reference, "reference")
+    if tree.n_points != reference.n_points:
+        raise ValueError(
+            f"the trees hold {tree.n_points} and {reference.n_points} points: not the same points"
+        )
+    if len(tree.nodes) != len(reference.nodes):
+        return tree.n_points
+    return int((tree.point_node != reference.point_node).sum())
 
 
 def _check_tree(tree, name: str) -> LevelSetTree:

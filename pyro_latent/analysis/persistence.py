@@ -118,6 +118,7 @@ def diagram_distances(a: Mapping, b: Mapping, dims=DIAGRAM_DIMENSIONS) -> dict:
     import gudhi
     from gudhi.wasserstein import wasserstein_distance
 
+    dims = (dims,) if isinstance(dims, str) else tuple(dims)
     out = {}
     for dim in dims:
         if dim not in a or dim not in b:

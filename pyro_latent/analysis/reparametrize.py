@@ -31,8 +31,8 @@ convention ``y = A z`` (so a batch is ``z Aᵀ``):
   ``s ≥ 0``; a nonlinear map whose Jacobian ``Q diag(1 + s sech² z)`` varies from point to
   point.  ``g`` is inverted by Newton's method (see :meth:`MonotoneRotation.inverse`).
 * :class:`AdditiveCoupling`: ``L`` additive coupling layers as in NICE (Dinh, Krueger and
-  Bengio 2015).  Layer ``l`` splits the axes into ``a`` and ``b`` (the halves swap from one
-  layer to the next) and sets ``y_a = z_a``, ``y_b = z_b + m_l(z_a)`` with a fixed random
+  Bengio 2015).  Layer ``l`` splits the axes into ``a`` and ``b`` (a random half each layer)
+  and sets ``y_a = z_a``, ``y_b = z_b + m_l(z_a)`` with a fixed random
   network ``m_l(u) = W₂ tanh(W₁ u + c)``.  Each layer's Jacobian is unit lower triangular in
   the ``(a, b)`` order, so ``det = 1`` at every point, while the Jacobian itself varies: a
   nonlinear *volume-preserving* map.  The inverse peels the layers off in reverse,
@@ -336,7 +336,7 @@ class AdditiveCoupling(LatentMap):
     .. math::
 
         y_{a} = z_{a}, \qquad y_{b} = z_{b} + m_l(z_{a}), \qquad
-        m_l(u) = W_{2} 	anh(W_{1} u + c),
+        m_l(u) = W_{2} \tanh(W_{1} u + c),
 
     with fixed Gaussian weights (``W₁ ~ N(0, 1/|a|)``, ``c ~ N(0, ¼)``, ``W₂ ~ N(0, s²/h)`` for
     ``h`` hidden units and strength ``s``).  In the order ``(a, b)`` the layer's Jacobian is

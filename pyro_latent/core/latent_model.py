@@ -62,6 +62,7 @@ __all__ = [
     "check_codes",
     "check_latent_model",
     "decode_in_batches",
+    "diagonal_log_density",
     "decoder_of",
     "elbo_programs",
     "encode",
@@ -251,7 +252,13 @@ def log_posterior(model, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         return own(x, z)
     loc, scale = encode(model, x)
     scale = require_posterior(scale, type(model).__name__, purpose="an encoder density")
-    z = z.to(loc.dtype)
+    return diagonal_log_density(loc, scale, z)
+
+
+def diagonal_log_density(loc: torch.Tensor, scale: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """``log N(z_m; loc_n, diag scale_n²)`` for codes ``z [M, D]``: ``[M, N]``, on ``loc``'s
+    device and in its dtype."""
+    z = z.to(device=loc.device, dtype=loc.dtype)
     return torch.distributions.Normal(loc, scale).log_prob(z[:, None, :]).sum(-1)
 
 

@@ -53,7 +53,12 @@ from sklearn.metrics import r2_score
 
 from pyro_latent.analysis.density_trees import model_density_tree
 from pyro_latent.analysis.jacobians import decoder_spectra, effective_rank
-from pyro_latent.analysis.level_sets import LevelSetTree, level_set_tree, purity_by_depth
+from pyro_latent.analysis.level_sets import (
+    LevelSetTree,
+    level_set_tree,
+    moved_points,
+    purity_by_depth,
+)
 from pyro_latent.analysis.persistence import (
     diagram_distances,
     diagram_summary,
@@ -182,7 +187,7 @@ def coordinate_measurements(
             model-density tree's aggregate posterior is over the rest.
         persistence_points, seed: the persistence diagrams' seeded subsample.
 
-    The keys starting with ``_`` hold the trees' point assignments and the diagrams, for
+    The keys starting with ``_`` hold the two trees and the diagrams, for
     :func:`compare_with_reference`, which removes them.
     """
     _check_inputs(images, labels, target_codes, shoes, heights, tree_points, jacobian_points)
@@ -228,8 +233,8 @@ def coordinate_measurements(
         "density_tree_leaf_purity": _leaf_purity(density_tree, tree_labels),
         "density_tree_purity_by_depth": purity_by_depth(density_tree, tree_labels),
         "diagram_summary": diagram_summary(diagrams),
-        "_tree_point_node": tree.point_node,
-        "_density_tree_point_node": density_tree.point_node,
+        "_tree": tree,
+        "_density_tree": density_tree,
         "_diagrams": diagrams,
     }
 
@@ -252,13 +257,8 @@ def compare_with_reference(measurements: Mapping[str, dict], reference: str = "i
     out = {}
     for name, values in measurements.items():
         row = {k: v for k, v in values.items() if not k.startswith("_")}
-        for key, own in (
-            ("tree", "_tree_point_node"),
-            ("density_tree", "_density_tree_point_node"),
-        ):
-            same_shape = values[f"{key}_nodes"] == base[f"{key}_nodes"]
-            moved = np.asarray(values[own]) != np.asarray(base[own])
-            row[f"{key}_moved"] = int(moved.sum()) if same_shape else len(moved)
+        for key in ("tree", "density_tree"):
+            row[f"{key}_moved"] = moved_points(values[f"_{key}"], base[f"_{key}"])
         distances = (
             {d: {"bottleneck": 0.0, "wasserstein": 0.0} for d in ("h0", "h1")}
             if name == reference

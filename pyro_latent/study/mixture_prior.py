@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from pyro_latent.analysis.density_trees import model_density_tree
-from pyro_latent.analysis.level_sets import purity_by_depth
+from pyro_latent.analysis.level_sets import moved_points, purity_by_depth
 from pyro_latent.core.latent_model import encode_in_batches
 from pyro_latent.vae.gaps import batched_importance
 from pyro_latent.vae.local_gaussian import model_log_joint
@@ -143,10 +143,8 @@ def prior_tree_invariance(
         tree = model_density_tree(ReparametrizedVAE(model, phi).eval(), images, density="prior",
                                   min_cluster_size=min_cluster_size)  # fmt: skip
         base = base or tree
-        same = len(tree.nodes) == len(base.nodes)
-        moved = int((tree.point_node != base.point_node).sum()) if same else tree.n_points
         out[name] = {"nodes": len(tree.nodes), "sizes": [n.size for n in tree.nodes],
-                     "moved": moved}  # fmt: skip
+                     "moved": moved_points(tree, base)}  # fmt: skip
     return out
 
 

@@ -128,7 +128,8 @@ def aligned_candidates(
              for k in cluster_counts if 2 * k <= min(n_a, n_b)]  # fmt: skip
     given = {}
     # A model that put every image in one component has no clusters to match: no candidate.
-    if clusters is not None and min(len(np.unique(c)) for c in clusters) >= 2:
+    if clusters is not None and min(len(np.unique(np.asarray(c)[:k])) for c, k in
+                                    zip(clusters, (n_a, n_b), strict=True)) >= 2:  # fmt: skip
         fits.append(("cluster", "model components", ClusterMatchingTranslator(seed=seed)))
         given = {"clusters_src": np.asarray(clusters[0])[:n_a],
                  "clusters_dst": np.asarray(clusters[1])[:n_b]}  # fmt: skip

@@ -14,7 +14,9 @@ with zero columns to the width ``w = max(p, q)``.  An orthogonal ``R [w, w]`` th
 up to the isotropic scale, as in :class:`~pyro_latent.translate.translators.ProcrustesTranslator`.
 With ``whiten=True`` each cloud is first whitened, ``x ↦ C^{-1/2}(x − μ)``.  If ``Y = X M + t``
 for *any* invertible ``M``, the whitened clouds differ by an orthogonal map, so an affine
-relation becomes one the orthogonal search can find.
+relation becomes one the orthogonal search can find.  That holds exactly while no eigenvalue
+falls below the floor (:data:`WHITEN_FLOOR` of the largest, there so that directions a cloud
+barely uses are not blown up); beyond it the relation is orthogonal only approximately.
 
 **Wasserstein–Procrustes** (:func:`wasserstein_procrustes`) alternates, from ``R₀``:
 
@@ -185,12 +187,13 @@ def wasserstein_procrustes(A, B, R0, *, n_iter: int = 30, tol: float = 1e-6) -> 
     a, b = _uniform(len(A)), _uniform(len(B))
     objectives: list[float] = []
     P = None
-    for _ in range(n_iter):
+    for step in range(n_iter):
         cost = cdist(A @ R, B, "sqeuclidean")
         P = ot.emd(a, b, cost)
         objectives.append(float((P * cost).sum()))
-        if len(objectives) > 1 and objectives[-2] - objectives[-1] <= tol * objectives[-2]:
-            break
+        converged = len(objectives) > 1 and objectives[-2] - objectives[-1] <= tol * objectives[-2]
+        if converged or step == n_iter - 1:
+            break  # before updating R: the returned R, P and objective belong together
         R = _procrustes(A, _barycentres(P, B))
     return {"rotation": R, "coupling": P, "objectives": objectives}
 
@@ -198,10 +201,11 @@ def wasserstein_procrustes(A, B, R0, *, n_iter: int = 30, tol: float = 1e-6) -> 
 def transport_cost(translated, target) -> float:
     """``W₂²(T(A'), B') / Var(B')``: the squared 2-Wasserstein distance between a translated
     held-out source cloud and a held-out target cloud of other items (exact transport, uniform
-    weights), over the target's total variance.  ``0`` when the two clouds coincide; a
-    translation off by a shift ``v`` costs exactly ``‖v‖² / Var`` more than the right one on
-    the same points.  Two finite samples of one distribution still cost more than 0, so the
-    number compares translators on the same held-out clouds; it is not an absolute score."""
+    weights), over the target's total variance.  ``0`` when the two clouds coincide; shifting
+    the translation by ``v`` adds ``(‖v‖² + 2 v·(x̄ − ȳ)) / Var``, exactly ``‖v‖² / Var`` when
+    the two clouds have one mean.  Two finite samples of one distribution still cost more than
+    0, so the number compares translators on the same held-out clouds; it is not an absolute
+    score."""
     X, Y = _check_cloud(translated, "translated"), _check_cloud(target, "target")
     if X.shape[1] != Y.shape[1]:
         raise ValueError(f"translated has {X.shape[1]} columns, target {Y.shape[1]}")
@@ -344,8 +348,10 @@ class GromovProcrustesTranslator(_AlignedTranslator):
         C2 = _normalised_distances(X_dst[dst], "X_dst")
         p, q = _uniform(len(src)), _uniform(len(dst))
         starts = [None]
-        if self.n_axes:
-            starts += sign_flip_couplings(A[src], B[dst], self.n_axes)
+        # Capped by the clouds' own widths: flipping a padding column repeats a start.
+        n_axes = min(int(self.n_axes), X_src.shape[1], X_dst.shape[1])
+        if n_axes:
+            starts += sign_flip_couplings(A[src], B[dst], n_axes)
         couplings, objectives = [], []
         for G0 in starts:
             T = ot.gromov.gromov_wasserstein(C1, C2, p, q, loss_fun="square_loss", G0=G0)

@@ -40,11 +40,11 @@ import torch
 from pyro.infer import TraceEnum_ELBO
 from torch import nn
 
-from pyro_latent.vae.model import N_PIXELS, VAE, VAEConfig
+from pyro_latent.vae.model import N_PIXELS, PRIOR_COVARIANCES, VAE, VAEConfig
 
 __all__ = ["COVARIANCES", "MixturePrior", "MixturePriorVAE", "build_vae"]
 
-COVARIANCES = ("diagonal", "full")
+COVARIANCES = PRIOR_COVARIANCES
 
 
 class MixturePrior(nn.Module):

@@ -93,6 +93,10 @@ def _is_int(value) -> bool:
     return as_int(value) is not None
 
 
+# The covariance families of a mixture prior (pyro_latent.vae.mixture).
+PRIOR_COVARIANCES = ("diagonal", "full")
+
+
 @dataclass(frozen=True)
 class VAEConfig:
     """A VAE architecture and its optimiser settings.  Two runs with equal configs (and seeds and
@@ -138,9 +142,15 @@ class VAEConfig:
         if not _is_int(self.prior_components) or self.prior_components < 0:
             raise ValueError(f"prior_components must be an int ≥ 0; got {self.prior_components!r}")
         object.__setattr__(self, "prior_components", int(self.prior_components))
-        if self.prior_covariance not in ("diagonal", "full"):
+        if self.prior_covariance not in PRIOR_COVARIANCES:
             raise ValueError(
-                f"prior_covariance must be 'diagonal' or 'full'; got {self.prior_covariance!r}"
+                f"prior_covariance must be one of {PRIOR_COVARIANCES}; got "
+                f"{self.prior_covariance!r}"
+            )
+        if self.prior_components == 0 and self.prior_covariance != "diagonal":
+            raise ValueError(
+                "prior_covariance applies to a mixture prior only (prior_components ≥ 1); the "
+                "N(0, I) prior has none"
             )
 
     def to_dict(self) -> dict:
