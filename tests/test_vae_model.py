@@ -105,7 +105,14 @@ def test_continuous_bernoulli_option():
 
 
 def test_presets():
-    assert set(PRESETS) == {"small", "large", "vae2d-a", "vae2d-b"}
+    assert set(PRESETS) == {"small", "large", "vae2d-a", "vae2d-b", "small-mix", "large-mix"}
+    for name in ("small", "large"):  # the mixture presets are the same networks, K = 10
+        mix = get_preset(f"{name}-mix")
+        assert mix.prior_components == 10 and get_preset(name).prior_components == 0
+        assert (mix.hidden, mix.latent_dim) == (
+            get_preset(name).hidden,
+            get_preset(name).latent_dim,
+        )
     small, large = get_preset("small"), get_preset("large")
     assert small.latent_dim == large.latent_dim == 20
     assert len(small.hidden) == 1 and len(large.hidden) > 1
