@@ -105,7 +105,15 @@ def test_continuous_bernoulli_option():
 
 
 def test_presets():
-    assert set(PRESETS) == {"small", "large", "vae2d-a", "vae2d-b", "small-mix", "large-mix"}
+    assert set(PRESETS) == {
+        "small",
+        "large",
+        "vae2d-a",
+        "vae2d-b",
+        "small-mix",
+        "large-mix",
+        "conv",
+    }
     for name in ("small", "large"):  # the mixture presets are the same networks, K = 10
         mix = get_preset(f"{name}-mix")
         assert mix.prior_components == 10 and get_preset(name).prior_components == 0

@@ -162,14 +162,19 @@ class _GivenNoiseNormal(dist.Normal):
         return self.loc + self.scale * self.noise
 
 
-def _refuse_mixture(config: VAEConfig) -> None:
-    """A :class:`ValueError` for a mixture-prior configuration, which no stacked program here
-    trains (it would silently train the ``N(0, I)`` prior under the mixture's name)."""
-    if config.prior_components:
+def _refuse_unstackable(config: VAEConfig) -> None:
+    """A :class:`ValueError` for a configuration no stacked program here trains: a mixture
+    prior or convolutional networks (an ensemble would silently train the Normal-prior MLP
+    under their name)."""
+    if not config.stackable:
+        what = (
+            f"a {config.prior_components}-component mixture prior"
+            if config.prior_components
+            else f"{config.architecture} networks"
+        )
         raise ValueError(
-            f"{config.name!r} has a {config.prior_components}-component mixture prior, which an "
-            "ensemble does not stack: train its seeds with train_vae one by one (train_many "
-            "does)"
+            f"{config.name!r} has {what}, which an ensemble does not stack: train its seeds "
+            "with train_vae one by one (train_many does)"
         )
 
 
@@ -182,7 +187,7 @@ class VAEEnsemble(nn.Module):
 
     def __init__(self, config: VAEConfig, n_runs: int):
         super().__init__()
-        _refuse_mixture(config)
+        _refuse_unstackable(config)
         self.config = config
         self.n_runs = check_positive_int(n_runs, "n_runs")
         self.encoder = _StackedEncoder(self.n_runs, config.latent_dim, config.hidden)
@@ -374,7 +379,7 @@ def train_ensemble(
         EnsembleFailedError: a run's loss became non-finite (named; nothing saved is lost).
     """
     config = resolve_config(config)
-    _refuse_mixture(config)
+    _refuse_unstackable(config)
     epochs = check_positive_int(epochs, "epochs")
     seeds = _check_seeds(seeds)
     device = resolve_device(device)

@@ -22,7 +22,14 @@ Presets (:data:`PRESETS`), all with the Bernoulli likelihood:
 * ``vae2d-a``: 2-D latent, one hidden layer of 256 units;
 * ``vae2d-b``: 2-D latent, two hidden layers (512, 256): it differs from ``vae2d-a`` in size.
   The study trains both with the same seeds, so at one seed the two latent spaces differ by
-  architecture alone, and across seeds of one preset by the seed alone.
+  architecture alone, and across seeds of one preset by the seed alone;
+* ``conv``: 20-D latent, a convolutional encoder and a transposed-convolutional decoder (the
+  post's "larger autoencoders" of another family): ``hidden = (c₁, c₂, h)`` reads
+
+      encoder  1×28×28 →conv 4×4/2→ c₁×14×14 →conv 4×4/2→ c₂×7×7 →linear→ h →linear→ 2D
+      decoder  D →linear→ h →linear→ c₂×7×7 →convT 4×4/2→ c₁×14×14 →convT 4×4/2→ 1×28×28
+
+  with ReLUs between, so the likelihood, guide and every LatentModel member are the MLP's.
 
 ``get_preset("small-z10")`` (any ``<preset>-z<D>``) is the preset with a ``D``-dimensional
 latent, as trained by the latent-size sweep.
@@ -45,7 +52,7 @@ from torch.nn import functional as F
 
 from pyro_latent.core.checks import as_int, check_image_tensor
 from pyro_latent.core.latent_model import check_codes
-from pyro_latent.vae.data import N_PIXELS
+from pyro_latent.vae.data import IMAGE_SHAPE, N_PIXELS
 
 LIKELIHOODS = ("bernoulli", "continuous_bernoulli")
 
@@ -95,6 +102,9 @@ def _is_int(value) -> bool:
 
 # The covariance families of a mixture prior (pyro_latent.vae.mixture).
 PRIOR_COVARIANCES = ("diagonal", "full")
+# The networks: fully connected (``hidden`` = the widths) or convolutional (``hidden`` = the
+# two convolutions' channels and the fully connected width, see the module docstring).
+ARCHITECTURES = ("mlp", "conv")
 
 
 @dataclass(frozen=True)
@@ -111,6 +121,7 @@ class VAEConfig:
     # 0: the N(0, I) prior (VAE); K ≥ 1: a K-component Gaussian mixture (MixturePriorVAE).
     prior_components: int = 0
     prior_covariance: str = "diagonal"
+    architecture: str = "mlp"
 
     def __post_init__(self):
         if not isinstance(self.name, str):
@@ -152,16 +163,33 @@ class VAEConfig:
                 "prior_covariance applies to a mixture prior only (prior_components ≥ 1); the "
                 "N(0, I) prior has none"
             )
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(
+                f"architecture must be one of {ARCHITECTURES}; got {self.architecture!r}"
+            )
+        if self.architecture == "conv" and len(self.hidden) != 3:
+            raise ValueError(
+                "a conv architecture takes hidden = (channels of the first convolution, of the "
+                f"second, fully connected width); got {self.hidden}"
+            )
+
+    @property
+    def stackable(self) -> bool:
+        """Whether :class:`~pyro_latent.vae.ensemble.VAEEnsemble` can stack runs of this
+        configuration: the N(0, I) prior with fully connected networks."""
+        return self.prior_components == 0 and self.architecture == "mlp"
 
     def to_dict(self) -> dict:
         """Plain types only (lists, not tuples), as stored in checkpoints and JSON results.  The
-        prior's fields are left out for the ``N(0, I)`` prior, so that the records (and the
-        checkpoints' digests) of the Normal-prior VAEs are what they were before the field
-        existed."""
+        prior's fields are left out for the ``N(0, I)`` prior, and the architecture for the MLP,
+        so that the records (and the checkpoints' digests) of the earlier VAEs are what they were
+        before those fields existed."""
         record = dataclasses.asdict(self)
         record["hidden"] = list(self.hidden)
         if self.prior_components == 0:
             del record["prior_components"], record["prior_covariance"]
+        if self.architecture == "mlp":
+            del record["architecture"]
         return record
 
     @classmethod
@@ -187,6 +215,8 @@ PRESETS: dict[str, VAEConfig] = {
     # seed 002's model: the same networks with a 10-component Gaussian-mixture prior
     "small-mix": VAEConfig("small-mix", latent_dim=20, hidden=(64,), prior_components=10),
     "large-mix": VAEConfig("large-mix", latent_dim=20, hidden=(512, 256), prior_components=10),
+    # about as many weights as large (0.84 M against 1.08 M), in convolutions
+    "conv": VAEConfig("conv", latent_dim=20, hidden=(16, 32, 256), architecture="conv"),
 }
 
 
@@ -241,6 +271,65 @@ class Decoder(nn.Module):
         return self.net(z)
 
 
+_CONV_GRID = 7  # 28 → 14 → 7 after two stride-2 convolutions
+
+
+class ConvEncoder(nn.Module):
+    """``x ↦ (μ, σ)`` through two stride-2 convolutions and two linear layers (module docstring),
+    ``σ = softplus(·) + 1e-4``.  Takes and returns what :class:`Encoder` does."""
+
+    def __init__(self, latent_dim: int, hidden: Sequence[int]):
+        super().__init__()
+        first, second, width = hidden
+        self.net = nn.Sequential(
+            nn.Unflatten(1, (1, *IMAGE_SHAPE)),
+            nn.Conv2d(1, first, 4, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(first, second, 4, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(second * _CONV_GRID**2, width),
+            nn.ReLU(),
+            nn.Linear(width, 2 * latent_dim),
+        )
+        self.latent_dim = latent_dim
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        flat = x.reshape(-1, N_PIXELS)
+        loc, raw_scale = self.net(flat).split(self.latent_dim, dim=-1)
+        shape = (*x.shape[:-1], self.latent_dim)
+        return loc.reshape(shape), (F.softplus(raw_scale) + 1e-4).reshape(shape)
+
+
+class ConvDecoder(nn.Module):
+    """``z ↦ logits`` of the 784 pixels through two linear layers and two stride-2 transposed
+    convolutions (module docstring).  Codes may carry any batch shape ``[..., D]``, as
+    :class:`Decoder`'s do."""
+
+    def __init__(self, latent_dim: int, hidden: Sequence[int]):
+        super().__init__()
+        first, second, width = hidden
+        self.net = nn.Sequential(
+            nn.Linear(latent_dim, width),
+            nn.ReLU(),
+            nn.Linear(width, second * _CONV_GRID**2),
+            nn.ReLU(),
+            nn.Unflatten(1, (second, _CONV_GRID, _CONV_GRID)),
+            nn.ConvTranspose2d(second, first, 4, stride=2, padding=1),
+            nn.ReLU(),
+            nn.ConvTranspose2d(first, 1, 4, stride=2, padding=1),
+            nn.Flatten(),
+        )
+        self.latent_dim = latent_dim
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        batch = z.shape[:-1]
+        return self.net(z.reshape(-1, self.latent_dim)).reshape(*batch, N_PIXELS)
+
+
+_NETWORKS = {"mlp": (Encoder, Decoder), "conv": (ConvEncoder, ConvDecoder)}
+
+
 class VAE(nn.Module):
     """A variational autoencoder on 28×28 images, written as a Pyro model/guide pair.
 
@@ -256,8 +345,9 @@ class VAE(nn.Module):
     def __init__(self, config: VAEConfig):
         super().__init__()
         self.config = config
-        self.encoder = Encoder(config.latent_dim, config.hidden)
-        self.decoder = Decoder(config.latent_dim, config.hidden)
+        encoder, decoder = _NETWORKS[config.architecture]
+        self.encoder = encoder(config.latent_dim, config.hidden)
+        self.decoder = decoder(config.latent_dim, config.hidden)
 
     @property
     def latent_dim(self) -> int:
@@ -391,4 +481,7 @@ class VAE(nn.Module):
 
     def extra_repr(self) -> str:
         c = self.config
-        return f"name={c.name!r}, latent_dim={c.latent_dim}, hidden={c.hidden}, {c.likelihood}"
+        return (
+            f"name={c.name!r}, latent_dim={c.latent_dim}, hidden={c.hidden}, {c.likelihood}, "
+            f"{c.architecture}"
+        )

@@ -156,7 +156,7 @@ def _train_group(group, images: np.ndarray, resume_from, device: str, ensemble: 
             data = torch.from_numpy(np.array(images, copy=True))
             first = group[0]
             options = {"resume": True, "progress": False}
-            if not ensemble or first.config.prior_components:  # a mixture prior trains alone
+            if not ensemble or not first.config.stackable:  # e.g. a mixture prior: alone
                 vaes = [
                     train_vae(first.config, data, first.epochs, first.seed, device, tmp, **options)
                 ]
@@ -188,7 +188,7 @@ def _groups(pending, ensembles: bool, n_workers: int):
     grouped: dict[tuple, list] = {}
     for run, resume in pending:
         start = 0 if resume is None else resume[1]
-        if run.config.prior_components:  # no stacked program for a mixture prior: one each
+        if not run.config.stackable:  # no stacked program for it (a mixture prior): one each
             grouped[(run.config, run.epochs, start, run.seed)] = [(run, resume)]
             continue
         grouped.setdefault((run.config, run.epochs, start), []).append((run, resume))
