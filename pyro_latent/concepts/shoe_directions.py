@@ -66,8 +66,11 @@ __all__ = [
     "DIRECTIONS",
     "brighter",
     "directions_at",
+    "SHOE_METERS",
     "jacobian_path",
     "jacobian_path_images",
+    "measure_shoe",
+    "pair_directions",
 ]
 
 BRIGHTEN = 1.5
@@ -205,6 +208,31 @@ def directions_at(
         ) from None
     h = two_image_direction(encode_mean, white, taller_shoe(white)).to(z0.dtype)
     b = two_image_direction(encode_mean, image, brighter(image)).to(z0.dtype)
+    directions, diagnostics = pair_directions(decode, z0, h, b, cavs, SHOE_METERS, bracket=bracket)
+    return z0, directions, diagnostics
+
+
+SHOE_METERS = {"height": soft_shoe_height, "brightness": soft_shoe_brightness}
+"""The differentiable meters the commenter's α and the Jacobian directions hold and raise."""
+
+
+def pair_directions(
+    decode: Callable,
+    z0: torch.Tensor,
+    h: torch.Tensor,
+    b: torch.Tensor,
+    cavs: Mapping[str, torch.Tensor],
+    meters: Mapping[str, Callable],
+    *,
+    bracket: tuple[float, float] = (-4.0, 4.0),
+) -> tuple[dict[str, torch.Tensor], dict]:
+    """Every direction of the module docstring but the two-image pair itself, built from it:
+    ``h`` and ``b`` (the two-image height and brightness vectors at ``z₀``), the ``cavs``, and
+    differentiable ``meters`` ``{"height", "brightness"}`` of one decoded image ``[784]`` (the
+    shoe meters, or any other world's read-out of the same two concepts).  Returns
+    ``(directions, diagnostics)`` as :func:`directions_at` does."""
+    _check_cavs(cavs, int(z0.numel()))
+    _check_bracket(bracket)
     J = decoder_jacobian(decode, z0)
     G = J.T @ J
     h64, b64 = h.double(), b.double()
@@ -219,13 +247,14 @@ def directions_at(
         "gs euclidean b⊥h": gram_schmidt(b64, h64),
         "gs pullback b⊥h": unit(gram_schmidt(b64, h64, G)),
     }
+    brightness = meters["brightness"]
     with torch.no_grad():
-        base = float(soft_shoe_brightness(decode(z0[None])[0]))
+        base = float(brightness(decode(z0[None])[0]))
 
     def brightness_change(alpha: float) -> float:
         d = unit(h64 - alpha * b64).to(z0.dtype)
         with torch.no_grad():
-            return float(soft_shoe_brightness(decode((z0 + d)[None])[0])) - base
+            return float(brightness(decode((z0 + d)[None])[0])) - base
 
     try:
         found = bisect(brightness_change, *bracket, tol=1e-4)
@@ -233,9 +262,7 @@ def directions_at(
         commenter = {"found": True, **found}
     except ValueError as error:
         commenter = {"found": False, "reason": str(error), "alpha": None, "sensitivity": None}
-    grads = meter_gradients(
-        decode, z0, {"height": soft_shoe_height, "brightness": soft_shoe_brightness}
-    )
+    grads = meter_gradients(decode, z0, meters)
     directions["jacobian"] = constrained_direction(grads["height"], grads["brightness"])
     diagnostics = {
         "angle_hb": angle_degrees(h64, b64),
@@ -247,13 +274,11 @@ def directions_at(
     }
     if not math.isfinite(diagnostics["condition_hb"]):
         diagnostics["condition_hb"] = None
-    return z0, directions, diagnostics
+    return directions, diagnostics
 
 
-def _jacobian_step(decode: Callable, z: torch.Tensor) -> torch.Tensor:
-    grads = meter_gradients(
-        decode, z, {"height": soft_shoe_height, "brightness": soft_shoe_brightness}
-    )
+def _jacobian_step(decode: Callable, z: torch.Tensor, meters: Mapping[str, Callable]):
+    grads = meter_gradients(decode, z, meters)
     return constrained_direction(grads["height"], grads["brightness"]).to(z.dtype)
 
 
@@ -285,7 +310,7 @@ def _check_start(z0, latent_dim: int | None) -> None:
         raise ValueError("z0 must be finite, got NaN or infinite entries")
 
 
-def jacobian_path(decode, z0: torch.Tensor, alphas) -> torch.Tensor:
+def jacobian_path(decode, z0: torch.Tensor, alphas, meters: Mapping | None = None) -> torch.Tensor:
     """The Jacobian direction re-solved at every step: latents ``[A, D]``, one per ``α``
     (``decode``: a :class:`~pyro_latent.core.latent_model.LatentModel` or its ``decode``).
 
@@ -293,13 +318,15 @@ def jacobian_path(decode, z0: torch.Tensor, alphas) -> torch.Tensor:
     ``z_{j±1} = z_j ± |α_{j±1} - α_j| d(z_j)``, where ``d(z)`` is the steepest height ascent that
     holds brightness fixed to first order *at* ``z`` (:func:`constrained_direction` of the meters'
     gradients through the decoder).  Unlike the straight traversal it follows the constraint, so
-    it shows how much of the straight line's loss of purity is its locality.
+    it shows how much of the straight line's loss of purity is its locality.  ``meters``
+    (default :data:`SHOE_METERS`) are the differentiable ``{"height", "brightness"}`` meters.
 
     A ``ValueError`` for ``alphas`` that are empty or not finite numbers, or a ``z0`` that is
     not one finite latent ``[D]`` (``D`` the model's ``latent_dim`` when ``decode`` is a model).
     """
     latent_dim = int(decode.latent_dim) if is_latent_model(decode) else None
     decode = decoder_of(decode)
+    meters = SHOE_METERS if meters is None else meters
     alphas = _check_alphas(alphas)
     _check_start(z0, latent_dim)
     centre = min(range(len(alphas)), key=lambda i: abs(alphas[i]))
@@ -307,20 +334,22 @@ def jacobian_path(decode, z0: torch.Tensor, alphas) -> torch.Tensor:
     path[centre] = z0.detach()
     for j in range(centre + 1, len(alphas)):
         step = alphas[j] - alphas[j - 1]
-        path[j] = path[j - 1] + step * _jacobian_step(decode, path[j - 1])
+        path[j] = path[j - 1] + step * _jacobian_step(decode, path[j - 1], meters)
     for j in range(centre - 1, -1, -1):
         step = alphas[j] - alphas[j + 1]
-        path[j] = path[j + 1] + step * _jacobian_step(decode, path[j + 1])
+        path[j] = path[j + 1] + step * _jacobian_step(decode, path[j + 1], meters)
     return torch.stack(path)
 
 
-def jacobian_path_images(decode, z0: torch.Tensor, alphas) -> torch.Tensor | None:
+def jacobian_path_images(
+    decode, z0: torch.Tensor, alphas, meters: Mapping | None = None
+) -> torch.Tensor | None:
     """Decoded images ``[A, 784]`` along :func:`jacobian_path`, or ``None`` when the path walks
     onto an image with no shape to measure (the constraint is then undefined)."""
     decode = decoder_of(decode)
     try:
         with torch.no_grad():
-            return decode(jacobian_path(decode, z0, alphas))
+            return decode(jacobian_path(decode, z0, alphas, meters))
     except EmptyShapeError:
         return None
 
