@@ -19,7 +19,11 @@ r"""Coordinate-free analyses of latent spaces: what two models' codes share, wha
   their bottleneck and Wasserstein distances;
   :mod:`~pyro_latent.translate.gromov`: Gromov–Wasserstein matching of two clouds;
   :mod:`~pyro_latent.study.unpaired`: both as translators without paired data, scored
-  against paired ones.
+  against paired ones;
+* :mod:`~pyro_latent.analysis.disentanglement`: how well single code dimensions line up with
+  known factors, the metrics of the literature: the mutual information gap
+  (:func:`mutual_information_gap`), DCI disentanglement, completeness and informativeness
+  (:func:`dci`) and SAP (:func:`sap_score`); unlike the rest, they do depend on the basis.
 
 >>> import numpy as np
 >>> from pyro_latent.analysis import linear_cka
@@ -28,6 +32,7 @@ r"""Coordinate-free analyses of latent spaces: what two models' codes share, wha
 1.0
 """
 
+from pyro_latent.analysis.disentanglement import dci, mutual_information_gap, sap_score
 from pyro_latent.analysis.similarity import (
     hsic,
     knn_jaccard,
@@ -38,10 +43,13 @@ from pyro_latent.analysis.similarity import (
 )
 
 __all__ = [
+    "dci",
     "hsic",
     "knn_jaccard",
     "latent_agreement",
     "linear_cka",
     "linear_hsic",
+    "mutual_information_gap",
     "neighbour_mrr",
+    "sap_score",
 ]
