@@ -1,4 +1,5 @@
-"""FashionMNIST VAEs as Pyro SVI models: data, models, training with checkpoints, metrics.
+"""VAEs as Pyro SVI models: data (FashionMNIST, and the rendered shapes world of
+:mod:`pyro_latent.vae.shapes`), models, training with checkpoints, metrics.
 
 >>> from pyro_latent.vae import load_fashion_mnist, train_vae, load_vae
 >>> train = load_fashion_mnist(train=True)                       # doctest: +SKIP
@@ -20,6 +21,14 @@ from pyro_latent.vae.data import (
 from pyro_latent.vae.ensemble import EnsembleFailedError, VAEEnsemble, train_ensemble
 from pyro_latent.vae.mixture import MixturePriorVAE, build_vae
 from pyro_latent.vae.model import PRESETS, VAE, VAEConfig, get_preset
+from pyro_latent.vae.shapes import (
+    FACTOR_LEVELS,
+    FACTORS,
+    SHAPES,
+    ShapesCacheError,
+    ShapesData,
+    load_shapes,
+)
 from pyro_latent.vae.training import (
     Checkpoint,
     CheckpointError,
@@ -36,6 +45,9 @@ __all__ = [
     "DEBIAN_DIR",
     "PRESETS",
     "CLASS_GROUPS",
+    "FACTORS",
+    "FACTOR_LEVELS",
+    "SHAPES",
     "SHOE_CLASSES",
     "VAE",
     "Checkpoint",
@@ -45,6 +57,8 @@ __all__ = [
     "EnsembleFailedError",
     "ImageData",
     "MixturePriorVAE",
+    "ShapesCacheError",
+    "ShapesData",
     "UnfinishedRunWarning",
     "VAEConfig",
     "VAEEnsemble",
@@ -52,6 +66,7 @@ __all__ = [
     "build_vae",
     "get_preset",
     "load_fashion_mnist",
+    "load_shapes",
     "load_vae",
     "prepare_fashion_mnist",
     "read_checkpoint",

@@ -27,7 +27,7 @@ import hashlib
 import os
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -94,12 +94,18 @@ class ImageData:
         check_limit(n)
         if n is None or n >= len(self):
             return self
-        return ImageData(self.images[:n], self.labels[:n], self.classes)
+        return self._take(slice(None, n))
 
     def select(self, classes: Sequence[int]) -> ImageData:
         """Only the images whose label is in ``classes`` (e.g. :data:`SHOE_CLASSES`)."""
         mask = torch.isin(self.labels, torch.as_tensor(list(classes)))
-        return ImageData(self.images[mask], self.labels[mask], self.classes)
+        return self._take(mask)
+
+    def _take(self, index) -> ImageData:
+        """The images at ``index`` (a slice or a boolean mask), as the same class.  A subclass
+        with per-image fields of its own overrides this to index them too; one that does not
+        fails its own validation here rather than silently misaligning them."""
+        return replace(self, images=self.images[index], labels=self.labels[index])
 
     def fingerprint(self) -> str:
         """See :func:`image_fingerprint` (labels do not enter VAE training)."""
