@@ -64,6 +64,8 @@ def run_tiny(tmp_path, monkeypatch):
         monkeypatch.setitem(sys.modules[exp.source].PROFILES, "quick", profile)
         tiny_training = {"epochs": 1, "train_limit": 600, "runs_subdir": "q"}
         monkeypatch.setitem(profiles.TRAINING_PROFILES, "quick", tiny_training)
+        tiny_shapes = {**tiny_training, "runs_subdir": "q/shapes"}
+        monkeypatch.setitem(profiles.SHAPES_TRAINING_PROFILES, "quick", tiny_shapes)
         ctx = study.Context(
             name=name,
             quick=True,

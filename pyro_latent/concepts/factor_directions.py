@@ -45,10 +45,12 @@ from pyro_latent.core.checks import (
     check_positive_int,
 )
 from pyro_latent.core.latent_model import check_latent_model, encode_in_batches
+from pyro_latent.translate.translators import mse_epoch, regression_mlp
 
 __all__ = [
     "FactorReadout",
     "counterfactual",
+    "factor_record",
     "factor_traversal_record",
     "true_directions",
 ]
@@ -112,8 +114,8 @@ class FactorReadout(RegressorMixin, BaseEstimator):
 
     def __init__(
         self,
-        hidden: Sequence[int] = (256,),
-        epochs: int = 8,
+        hidden: Sequence[int] = (256, 128),
+        epochs: int = 10,
         batch_size: int = 128,
         lr: float = 1e-3,
         seed: int = 0,
@@ -146,26 +148,13 @@ class FactorReadout(RegressorMixin, BaseEstimator):
             raise ValueError("every factor must vary over at least 2 images to be read out")
         self.mean_, self.scale_, self.n_factors_ = factors.mean(0), scale, factors.shape[1]
         generator = torch.Generator().manual_seed(int(self.seed))
-        with torch.random.fork_rng():
-            torch.manual_seed(int(self.seed))
-            sizes = [PIXELS, *hidden, self.n_factors_]
-            layers: list[torch.nn.Module] = []
-            for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-                layers += [torch.nn.Linear(n_in, n_out)] + [torch.nn.ReLU()] * (i < len(hidden))
-            self.net_ = torch.nn.Sequential(*layers)
+        self.net_ = regression_mlp([PIXELS, *hidden, self.n_factors_], generator)
         targets = (factors - self.mean_) / self.scale_
         optimiser = torch.optim.Adam(self.net_.parameters(), lr=lr)
-        self.losses_ = []
-        for _ in range(epochs):
-            order, total = torch.randperm(images.shape[0], generator=generator), 0.0
-            for start in range(0, images.shape[0], batch):
-                rows = order[start : start + batch]
-                loss = (self.net_(images[rows]) - targets[rows]).square().mean()
-                optimiser.zero_grad()
-                loss.backward()
-                optimiser.step()
-                total += float(loss.detach()) * len(rows)
-            self.losses_.append(total / images.shape[0])
+        self.losses_ = [
+            mse_epoch(self.net_, optimiser, images, targets, batch, generator)
+            for _ in range(epochs)
+        ]
         self.net_.eval().requires_grad_(False)
         return self
 
@@ -201,17 +190,24 @@ class FactorReadout(RegressorMixin, BaseEstimator):
 def factor_traversal_record(
     decode, readout: FactorReadout, z0, direction, alphas, target: int, spreads
 ) -> dict:
-    """Traverse ``g(z₀ + α d)`` and score it with the read-out (module docstring).
+    """Traverse ``g(z₀ + α d)`` and score it with the read-out (:func:`factor_record`)."""
+    return factor_record(traverse(decode, z0, direction, alphas), readout, alphas, target, spreads)
+
+
+def factor_record(images: torch.Tensor, readout: FactorReadout, alphas, target: int, spreads):
+    """Score decoded images ``[A, 784]``, one per ``α`` (a straight traversal or any path),
+    with the read-out (module docstring).
 
     ``spreads`` are the read-out factors' standard deviations over the world ``[K]`` (the units
     of purity), ``target`` the column the direction should move.  Returns the read-out
     ``values`` ``[A][K]``, each factor's ``slopes`` per latent unit, the target's ``gain`` (its
     slope), ``purity`` (``None`` when nothing moves) and ``leakage`` ``{column: ratio}``
     (``None`` when the target does not move)."""
-    images = traverse(decode, z0, direction, alphas)
     with torch.no_grad():
         values = readout.forward(images).double().numpy()
     alphas = np.asarray([float(a) for a in alphas])
+    if alphas.shape != (len(values),) or np.ptp(alphas) == 0:
+        raise ValueError(f"{len(values)} images need as many distinct α; got {alphas.tolist()}")
     spreads = np.asarray(spreads, dtype=np.float64)
     if spreads.shape != (values.shape[1],) or not (spreads > 0).all():
         raise ValueError(f"spreads must be {values.shape[1]} positive numbers; got {spreads}")

@@ -38,6 +38,7 @@ curve); the rows used are ``pair_indices_`` and their count ``n_pairs_fit_``.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import scipy.linalg
@@ -69,6 +70,8 @@ __all__ = [
     "ZeroPadding",
     "check_paired_translator",
     "make_translator",
+    "mse_epoch",
+    "regression_mlp",
     "translator_name",
     "translator_preset",
 ]
@@ -561,9 +564,8 @@ class MLPTranslator(_Translator):
         inputs = torch.as_tensor(self.x_scaler_.transform(X), dtype=torch.float32)
         targets = torch.as_tensor(self.y_scaler_.transform(Y), dtype=torch.float32)
         generator = torch.Generator().manual_seed(int(self.seed))
-        self.net_ = _regression_mlp(
-            X.shape[1], int(self.hidden_units), int(self.hidden_layers), Y.shape[1], generator
-        )
+        widths = [X.shape[1]] + [int(self.hidden_units)] * int(self.hidden_layers) + [Y.shape[1]]
+        self.net_ = regression_mlp(widths, generator)
         optimiser = torch.optim.Adam(
             self.net_.parameters(),
             lr=float(self.learning_rate),
@@ -572,7 +574,7 @@ class MLPTranslator(_Translator):
         batch = X.shape[0] if self.batch_size is None else int(self.batch_size)
         self.n_iter_, checkpoint = 0, math.inf
         for epoch in range(int(self.max_epochs)):
-            loss = _train_epoch(self.net_, optimiser, inputs, targets, batch, generator)
+            loss = mse_epoch(self.net_, optimiser, inputs, targets, batch, generator)
             self.n_iter_ = epoch + 1
             if epoch % 25 == 24:
                 if checkpoint - loss < float(self.tol) * checkpoint:
@@ -586,10 +588,10 @@ class MLPTranslator(_Translator):
         return self.y_scaler_.inverse_transform(out.double().numpy())
 
 
-def _regression_mlp(
-    inputs: int, hidden: int, layers: int, outputs: int, generator: torch.Generator
-) -> torch.nn.Sequential:
-    widths = [inputs] + [hidden] * layers + [outputs]
+def regression_mlp(widths: Sequence[int], generator: torch.Generator) -> torch.nn.Sequential:
+    """A ReLU MLP through the layer ``widths`` (inputs first, outputs last), initialised as
+    ``nn.Linear`` is (weights uniform in ``±1/√fan_in``) but from ``generator`` (biases zero),
+    so that fitting one leaves the global torch RNG untouched."""
     modules: list[torch.nn.Module] = []
     for fan_in, fan_out in zip(widths[:-1], widths[1:], strict=True):
         # skip_init builds the layer without its default initialisation, which would draw from
@@ -603,8 +605,9 @@ def _regression_mlp(
     return torch.nn.Sequential(*modules[:-1])
 
 
-def _train_epoch(net, optimiser, inputs, targets, batch: int, generator) -> float:
-    """One pass of Adam steps over the pairs; returns the pair-weighted mean loss."""
+def mse_epoch(net, optimiser, inputs, targets, batch: int, generator) -> float:
+    """One pass of optimiser steps on the mean squared error over minibatches of ``batch``
+    rows in an order drawn from ``generator``; returns the row-weighted mean loss."""
     n = inputs.shape[0]
     order = torch.arange(n) if batch >= n else torch.randperm(n, generator=generator)
     total = 0.0

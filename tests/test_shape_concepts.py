@@ -1,0 +1,126 @@
+"""The shape-concepts verdicts on numbers whose answer is known, the evaluation images and the
+shapes world's training profiles (the experiment end to end: test_shape_concepts_experiment.py)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from pyro_latent.study import shape_concepts as sc
+from pyro_latent.vae import shapes as world
+
+
+def row(vae, direction, purity, angle, preset=None):
+    def q(v):
+        return {"median": v, "q1": v, "q3": v, "n": 1}
+
+    return {"vae": vae, "preset": preset or vae.split("-")[0], "direction": direction,
+            "concept": sc._concept(direction), "purity": q(purity),
+            "angle_to_truth": q(angle), "leakage": q(None)}  # fmt: skip
+
+
+def test_the_direction_table_groups_and_sums_the_leakage():
+    records = [
+        {"vae": "a-0", "preset": "a", "direction": "two-image h", "purity": 0.5,
+         "angle_to_truth": 10.0, "leakage": {0: 0.5, 2: 0.5}},
+        {"vae": "a-0", "preset": "a", "direction": "two-image h", "purity": 0.7,
+         "angle_to_truth": 30.0, "leakage": {0: 0.1, 2: None}},
+        {"vae": "a-0", "preset": "a", "direction": "two-image b", "purity": 0.9,
+         "angle_to_truth": 5.0, "leakage": {0: 0.0, 2: 0.1}},
+    ]  # fmt: skip
+    table = sc.direction_table(records)
+    assert [(r["direction"], r["concept"], r["n"]) for r in table] == [
+        ("two-image h", "height", 2),
+        ("two-image b", "brightness", 1),
+    ]
+    assert table[0]["purity"]["median"] == pytest.approx(0.6)
+    assert table[0]["angle_to_truth"]["median"] == pytest.approx(20.0)
+    assert table[0]["leakage"]["median"] == pytest.approx(1.0) and table[0]["leakage"]["n"] == 1
+
+
+def test_ranking_and_separability():
+    table = [row("a-0", "two-image h", 0.9, 5.0), row("b-0", "two-image h", 0.7, 15.0),
+             row("a-0", "jacobian", 0.6, 40.0), row("a-0", "two-image b", 0.85, 3.0)]  # fmt: skip
+    ranking = sc.method_ranking(table)
+    assert [r["direction"] for r in ranking["height"]] == ["two-image h", "jacobian"]
+    assert ranking["height"][0]["purity"] == pytest.approx(0.8)
+    apart = [{"true_angle_hb_pullback": a} for a in (70.0, 80.0, 90.0)]
+    assert sc.separability_verdict(apart, ranking)["verdict"] == "separable"
+    close = [{"true_angle_hb_pullback": a} for a in (10.0, 20.0, 30.0)]
+    verdict = sc.separability_verdict(close, ranking)
+    assert verdict["verdict"] == "not separable" and not verdict["apart"] and verdict["pure"]
+    impure = sc.method_ranking(
+        [row("a-0", "two-image h", 0.5, 5.0), row("a-0", "two-image b", 0.9, 1.0)]
+    )
+    assert sc.separability_verdict(apart, impure)["verdict"] == "not separable"
+    assert sc.separability_verdict([], ranking)["verdict"] == "cannot be tested"
+
+
+def test_gram_schmidt_helps_only_where_it_is_purer():
+    table = []
+    for vae, h, gs in (("a-0", 0.5, 0.8), ("b-0", 0.6, 0.7), ("c-0", 0.9, 0.4)):
+        table += [row(vae, "two-image h", h, 20.0), row(vae, "gs pullback", gs, 25.0)]
+    verdict = sc.gram_schmidt_verdict(table)
+    assert verdict["verdict"] == "helps" and (verdict["purer_on"], verdict["of"]) == (2, 3)
+    assert sc.gram_schmidt_verdict(table[4:])["verdict"] == "does not help"
+    assert sc.gram_schmidt_verdict([row("a-0", "jacobian", 0.5, 1.0)])["verdict"] == (
+        "cannot be tested"
+    )
+
+
+def test_seed_versus_model():
+    seed_heavy = {"a": [0.1, 0.5, 0.9], "b": [0.2, 0.6, 0.8]}
+    assert sc.seed_versus_model(seed_heavy)["verdict"] == "seed matters more"
+    model_heavy = {"a": [0.10, 0.11, 0.12], "b": [0.80, 0.81, 0.82]}
+    verdict = sc.seed_versus_model(model_heavy)
+    assert verdict["verdict"] == "model matters more"
+    assert verdict["between"] == pytest.approx(0.49497, rel=1e-4)
+    assert verdict["within"] == pytest.approx(0.01)
+    assert sc.seed_versus_model({"a": [0.1], "b": [0.2, 0.3]})["verdict"] == "cannot be tested"
+
+
+def test_size_verdict_orders_by_weights():
+    sizes = {"small": 10, "large": 30, "conv": 20}
+    assert sc.size_verdict({"small": 0.1, "conv": 0.2, "large": 0.3}, sizes)["verdict"] == (
+        "bigger is better"
+    )
+    worse = sc.size_verdict({"small": 0.3, "conv": 0.2, "large": 0.1}, sizes)
+    assert worse["verdict"] == "bigger is worse" and worse["order"] == ["small", "conv", "large"]
+    assert sc.size_verdict({"small": 0.1, "conv": 0.3, "large": 0.2}, sizes)["verdict"] == "mixed"
+    assert sc.size_verdict({"small": 0.1, "conv": None}, sizes)["verdict"] == "cannot be tested"
+
+
+def test_evaluation_images_keep_every_edit_inside_the_frame():
+    f = sc.evaluation_factors(200, seed=0)
+    assert f.shape == (200, len(world.FACTORS))
+    h, y, b = (world.factor_index(n) for n in ("height", "y", "brightness"))
+    edited = f.clone()
+    edited[:, h] += 2.0
+    edited[:, y] -= 1.0
+    world.render(edited)  # the post's "+2 pixels on top": no ValueError
+    for step in (-1.0, 1.0):
+        moved = f.clone()
+        moved[:, h] += step
+        world.render(moved)
+    assert float(f[:, b].max()) + 0.1 <= 1.0 and float(f[:, b].min()) - 0.05 > 0
+    assert set(f[:, 0].tolist()) == {0.0, 1.0, 2.0}
+    torch.testing.assert_close(f, sc.evaluation_factors(200, seed=0))
+
+
+def test_the_shapes_world_has_its_own_training_profiles_and_folders(tmp_path):
+    from pyro_latent.study import profiles
+
+    assert profiles.study_runs_dir("full", tmp_path, "shapes") == tmp_path / "shapes"
+    assert profiles.study_runs_dir("quick", tmp_path, "shapes") == tmp_path / "quick" / "shapes"
+    assert profiles.study_runs_dir("full", tmp_path) == tmp_path
+    with pytest.raises(ValueError, match="unknown world 'mnist'; known: fashion, shapes"):
+        profiles.study_runs_dir("full", tmp_path, "mnist")
+    with pytest.raises(ValueError, match="unknown training profile 'slow'"):
+        profiles.study_runs_dir("slow", tmp_path, "shapes")
+
+
+def test_units_against_factors():
+    out = sc.units_against_factors({"a": [7, 9], "b": [6, 6], "c": [4, 5]}, 6)
+    assert out["n_factors"] == 6
+    assert [out["presets"][p]["verdict"] for p in "abc"] == ["more", "as many", "fewer"]
+    assert out["presets"]["a"]["mean"] == 8.0
