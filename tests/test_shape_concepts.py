@@ -124,3 +124,11 @@ def test_units_against_factors():
     assert out["n_factors"] == 6
     assert [out["presets"][p]["verdict"] for p in "abc"] == ["more", "as many", "fewer"]
     assert out["presets"]["a"]["mean"] == 8.0
+
+
+def test_the_truth_is_a_reference_not_a_method():
+    table = [row("a-0", "true height", 0.9, 0.0), row("a-0", "two-image h", 0.6, 20.0)]
+    table += [row("b-0", "true height", 0.7, 0.0), row("a-0", "true brightness", 0.9, 0.0)]
+    assert [r["direction"] for r in sc.method_ranking(table)["height"]] == ["two-image h"]
+    assert sc.truth_reference(table) == {"height": pytest.approx(0.8), "brightness": 0.9}
+    assert sc._concept("true brightness") == "brightness"

@@ -55,7 +55,8 @@ def plot_direction_scores(path: Path, table: Sequence[Mapping]) -> Path:
         ax.set_xlabel(label, fontsize=8)
         ax.grid(axis="x", lw=0.4, alpha=0.6)
     axes[0].set_xlim(0, 1.02)
-    axes[1].set_xlim(0, 90)
+    angles = [r["angle_to_truth"]["median"] for r in table if r["angle_to_truth"]["median"]]
+    axes[1].set_xlim(0, 180 if max(angles, default=0) > 90 else 90)  # no point falls off
     axes[0].set_yticks(range(len(directions)))
     axes[0].set_yticklabels(directions, fontsize=7)
     axes[0].invert_yaxis()

@@ -34,7 +34,12 @@ from sklearn.preprocessing import StandardScaler
 from pyro_latent.analysis.disentanglement import dci, mutual_information_gap, sap_score
 from pyro_latent.concepts import shoe_directions as sd
 from pyro_latent.concepts import traversal as tr
-from pyro_latent.concepts.directions import angle_degrees, pullback_metric, two_image_direction
+from pyro_latent.concepts.directions import (
+    angle_degrees,
+    pullback_metric,
+    two_image_direction,
+    unit,
+)
 from pyro_latent.concepts.factor_directions import (
     FactorReadout,
     counterfactual,
@@ -68,6 +73,7 @@ __all__ = [
     "separability_verdict",
     "size_verdict",
     "translation_record",
+    "truth_reference",
     "translation_truth",
     "units_against_factors",
 ]
@@ -79,7 +85,10 @@ BRIGHTNESS_DIRECTIONS = (
     "cav brightness pattern",
     "gs euclidean b⊥h",
     "gs pullback b⊥h",
+    "true brightness",
 )
+# The true directions themselves, traversed as a reference: what purity the truth reaches.
+TRUE_DIRECTIONS = ("true height", "true brightness")
 SEPARABLE_ANGLE = 60.0  # degrees between the true directions, in the pull-back metric
 SEPARABLE_PURITY = 0.8  # median purity some method must reach for each concept
 
@@ -130,6 +139,7 @@ def measure_image(
     G = pullback_metric(decode, z0).double()
     diagnostics["true_angle_hb_pullback"] = angle_degrees(truth["height"], truth["brightness"], G)
     diagnostics["true_angle_hb"] = angle_degrees(truth["height"], truth["brightness"])
+    directions |= {f"true {c}": unit(truth[c]) for c in ("height", "brightness")}
     records = {}
     for name, d in directions.items():
         concept = _concept(name)
@@ -182,14 +192,14 @@ def _median(row: Mapping, key: str):
 
 
 def method_ranking(table: Sequence[Mapping]) -> dict:
-    """For each concept, the directions ordered by their median purity over every VAE's
-    medians, best first, with their median angle to the truth: ``{concept: [{direction,
-    purity, angle_to_truth}, …]}``."""
+    """For each concept, the methods' directions (not :data:`TRUE_DIRECTIONS`) ordered by
+    their median purity over every VAE's medians, best first, with their median angle to the
+    truth: ``{concept: [{direction, purity, angle_to_truth}, …]}``."""
     out: dict = {}
     for concept in ("height", "brightness"):
         by_direction: dict[str, dict[str, list]] = {}
         for row in table:
-            if row["concept"] == concept:
+            if row["concept"] == concept and row["direction"] not in TRUE_DIRECTIONS:
                 entry = by_direction.setdefault(row["direction"], {"purity": [], "angle": []})
                 entry["purity"].append(_median(row, "purity"))
                 entry["angle"].append(_median(row, "angle_to_truth"))
@@ -203,6 +213,17 @@ def method_ranking(table: Sequence[Mapping]) -> dict:
         ]
         out[concept] = sorted(ranked, key=lambda r: -(r["purity"] or 0.0))
     return out
+
+
+def truth_reference(table: Sequence[Mapping]) -> dict:
+    """The purity the true directions themselves reach: for each concept, the median over the
+    VAEs' medians of ``true <concept>`` (``None`` when not measured)."""
+    return {
+        concept: quartiles(
+            [_median(r, "purity") for r in table if r["direction"] == f"true {concept}"]
+        )["median"]
+        for concept in ("height", "brightness")
+    }
 
 
 def separability_verdict(diagnostics: Sequence[Mapping], ranking: Mapping) -> dict:
