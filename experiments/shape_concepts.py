@@ -74,15 +74,17 @@ def _run(ctx: Context, cfg: dict) -> dict:
             cav_images=cfg["cav_images"], alphas=ALPHAS, spreads=spreads, delta=DELTA,
             seed=ctx.seed,
         )  # fmt: skip
-        sizes[name.rsplit("-", 1)[0]] = sum(p.numel() for p in vae.parameters())
+        sizes[name.rsplit("-", 1)[0]] = sc.weight_count(vae)
         ctx.lap(f"directions {name}")
     preset_of = {name: name.rsplit("-", 1)[0] for name in vaes}
     records = [{"vae": n, "preset": preset_of[n], **r} for n, m in measured.items()
                for r in m["records"]]  # fmt: skip
     diagnostics = [d for m in measured.values() for d in m["diagnostics"]]
-    metrics = {p: [measured[n]["metrics"] for n in vaes if preset_of[n] == p] for p in PRESETS}
+    runs_of = {p: [n for n in vaes if preset_of[n] == p] for p in PRESETS}
+    metrics = {p: [{"run": n, **measured[n]["metrics"]} for n in runs_of[p]] for p in PRESETS}
+    units = {p: [measured[n]["active_units"] for n in runs_of[p]] for p in PRESETS}
     table = sc.direction_table(records)
-    ranking = sc.method_ranking(table)
+    ranking, truth = sc.method_ranking(table), sc.truth_reference(table)
     ctx.draw(splot.plot_direction_scores, "shape_direction_scores.png", table)
     ctx.draw(splot.plot_disentanglement, "shape_disentanglement.png", metrics)
     ctx.draw(splot.plot_shapes_world, "shapes_world.png", _world_rows(test, evaluation[0]),
@@ -97,9 +99,10 @@ def _run(ctx: Context, cfg: dict) -> dict:
     ctx.lap("translation")
     fashion = _fashion_sizes(ctx, profile, cfg)
     ctx.lap("fashion-mnist sizes")
-    purity = {p: median_or_none([r["purity"]["median"] for r in table
-                                 if r["preset"] == p and r["concept"] == "height"])
-              for p in PRESETS}  # fmt: skip
+    purity = {p: median_or_none([r["purity"]["median"] for r in table if r["preset"] == p
+                                 and r["concept"] == "height"
+                                 and r["direction"] not in (*sc.TRUE_DIRECTIONS, "jacobian path")])
+              for p in PRESETS}  # the methods' straight directions only  # fmt: skip
     mig = {p: float(np.mean([r["mig"] for r in metrics[p]])) for p in PRESETS}
     return {
         "profile": {**cfg, "name": profile, "seeds": seeds, "alphas": ALPHAS, "delta": DELTA},
@@ -107,14 +110,11 @@ def _run(ctx: Context, cfg: dict) -> dict:
                   "levels": {k: list(v) for k, v in world.FACTOR_LEVELS.items()},
                   "version": world.GENERATOR_VERSION},  # fmt: skip
         "readout_r2": dict(zip(world.FACTORS[1:], r2, strict=True)), "sizes": sizes,
-        "active_units": {p: [measured[n]["active_units"] for n in vaes if preset_of[n] == p]
-                         for p in PRESETS},
-        "units_against_factors": sc.units_against_factors(
-            {p: [measured[n]["active_units"] for n in vaes if preset_of[n] == p]
-             for p in PRESETS}, len(world.FACTORS)),
-        "table": table, "ranking": ranking, "truth": sc.truth_reference(table),
-        "disentanglement": metrics,
-        "separability": sc.separability_verdict(diagnostics, ranking),
+        "active_units": units,
+        "units_against_factors": sc.units_against_factors(units, len(world.FACTORS)),
+        "table": table, "ranking": ranking, "truth": truth, "disentanglement": metrics,
+        "separability": sc.separability_verdict(diagnostics, ranking, truth),
+        "post_edit_angle": sc.quartiles([d["post_edit_angle_to_truth"] for d in diagnostics]),
         "gram_schmidt": sc.gram_schmidt_verdict(table),
         "seed_versus_model": {m: sc.seed_versus_model(
             {p: [r["dci"]["disentanglement"] if m == "dci" else r[m] for r in metrics[p]]

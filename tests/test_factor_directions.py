@@ -98,17 +98,24 @@ def test_a_traversal_is_scored_in_closed_form(model, readout):
     z0 = torch.linalg.pinv(M.double()) @ world(1, 6)[0].double()  # decodes to r(f) for that f
     d = torch.tensor([1.0, -0.5, 0.2, 0.3], dtype=torch.float64)
     record = factor_traversal_record(
-        model.decode, readout, z0, d, np.linspace(-0.3, 0.3, 7), target=0, spreads=spreads
+        model.decode, readout, z0, d, np.linspace(-0.3, 0.3, 7), target=2, spreads=spreads
     )
     slopes = (M.double() @ d).numpy()
+    assert slopes[2] > 0  # d raises factor 2
     np.testing.assert_allclose(record["slopes"], slopes, rtol=0.08, atol=0.03)
     moved = np.abs(slopes) / spreads
-    assert record["purity"] == pytest.approx(moved[0] / moved.sum(), abs=0.05)
-    assert record["leakage"][2] == pytest.approx(moved[2] / moved[0], rel=0.15)
+    assert record["purity"] == pytest.approx(moved[2] / moved.sum(), abs=0.05)
+    assert record["leakage"][1] == pytest.approx(moved[1] / moved[2], rel=0.15)
     along_nothing = factor_traversal_record(
         model.decode, readout, z0, torch.zeros(D, dtype=torch.float64), [-1, 0, 1], 0, spreads
     )
-    assert along_nothing["purity"] is None or along_nothing["purity"] < 0.7
+    # a constant image: the read-out's slopes are exactly 0, so nothing moves
+    assert along_nothing["purity"] is None and set(along_nothing["leakage"].values()) == {None}
+    backwards = factor_traversal_record(
+        model.decode, readout, z0, -d, np.linspace(-0.3, 0.3, 7), target=2, spreads=spreads
+    )
+    assert backwards["gain"] == pytest.approx(-record["gain"], rel=1e-6)
+    assert backwards["purity"] == 0.0  # it lowers the target: the wrong way earns nothing
 
 
 @pytest.mark.parametrize(
@@ -131,6 +138,19 @@ def test_bad_directions_inputs(model, readout):
         true_directions(model, render, world(2, 0), 0, delta=0.0)
     with pytest.raises(ValueError, match="column index"):
         true_directions(model, render, world(2, 0), 5, delta=0.1)
+    with pytest.raises(ValueError, match="moves must map"):
+        counterfactual(world(2, 0), [(0, 1.0)])
+    with pytest.raises(ValueError, match="render must be a callable"):
+        true_directions(model, None, world(2, 0), 0, delta=0.1)
+    with pytest.raises(ValueError, match="hidden must be a sequence"):
+        FactorReadout(hidden=8).fit(torch.rand(10, 784), torch.rand(10, 2))
+    with pytest.raises(ValueError, match="images must be a tensor"):
+        readout.forward(np.zeros((2, 784)))
+    with pytest.raises(ValueError, match="one image of 784"):
+        readout.meter(0)(torch.zeros(100))
+    with pytest.raises(ValueError, match="finite"):
+        factor_traversal_record(model.decode, readout, torch.zeros(D), torch.ones(D),
+                                [0.0, float("nan")], 0, [1, 1, 1])  # fmt: skip
     with pytest.raises(ValueError, match="spreads"):
         factor_traversal_record(
             model.decode, readout, torch.zeros(D), torch.ones(D), [0, 1], 0, [1]

@@ -22,11 +22,11 @@ def row(vae, direction, purity, angle, preset=None):
 def test_the_direction_table_groups_and_sums_the_leakage():
     records = [
         {"vae": "a-0", "preset": "a", "direction": "two-image h", "purity": 0.5,
-         "angle_to_truth": 10.0, "leakage": {0: 0.5, 2: 0.5}},
+         "angle_to_truth": 10.0, "gain": 1.0, "leakage": {0: 0.5, 2: 0.5}},
         {"vae": "a-0", "preset": "a", "direction": "two-image h", "purity": 0.7,
-         "angle_to_truth": 30.0, "leakage": {0: 0.1, 2: None}},
+         "angle_to_truth": 30.0, "gain": 2.0, "leakage": {0: 0.1, 2: None}},
         {"vae": "a-0", "preset": "a", "direction": "two-image b", "purity": 0.9,
-         "angle_to_truth": 5.0, "leakage": {0: 0.0, 2: 0.1}},
+         "angle_to_truth": 5.0, "gain": 0.5, "leakage": {0: 0.0, 2: 0.1}},
     ]  # fmt: skip
     table = sc.direction_table(records)
     assert [(r["direction"], r["concept"], r["n"]) for r in table] == [
@@ -45,15 +45,15 @@ def test_ranking_and_separability():
     assert [r["direction"] for r in ranking["height"]] == ["two-image h", "jacobian"]
     assert ranking["height"][0]["purity"] == pytest.approx(0.8)
     apart = [{"true_angle_hb_pullback": a} for a in (70.0, 80.0, 90.0)]
-    assert sc.separability_verdict(apart, ranking)["verdict"] == "separable"
+    truth = {"height": 0.82, "brightness": 0.95}
+    verdict = sc.separability_verdict(apart, ranking, truth)
+    assert verdict["verdict"] == "separable"
+    assert verdict["found"] == {"height": True, "brightness": False}  # 0.85 < 0.95 - 0.05
     close = [{"true_angle_hb_pullback": a} for a in (10.0, 20.0, 30.0)]
-    verdict = sc.separability_verdict(close, ranking)
-    assert verdict["verdict"] == "not separable" and not verdict["apart"] and verdict["pure"]
-    impure = sc.method_ranking(
-        [row("a-0", "two-image h", 0.5, 5.0), row("a-0", "two-image b", 0.9, 1.0)]
-    )
-    assert sc.separability_verdict(apart, impure)["verdict"] == "not separable"
-    assert sc.separability_verdict([], ranking)["verdict"] == "cannot be tested"
+    assert sc.separability_verdict(close, ranking, truth)["verdict"] == "not separable"
+    assert sc.separability_verdict([], ranking, truth)["verdict"] == "cannot be tested"
+    no_truth = sc.separability_verdict(apart, ranking, {"height": None, "brightness": None})
+    assert no_truth["found"] == {"height": None, "brightness": None}
 
 
 def test_gram_schmidt_helps_only_where_it_is_purer():
@@ -79,15 +79,21 @@ def test_seed_versus_model():
     assert sc.seed_versus_model({"a": [0.1], "b": [0.2, 0.3]})["verdict"] == "cannot be tested"
 
 
-def test_size_verdict_orders_by_weights():
+def test_size_verdict_orders_by_weights_and_ignores_small_steps():
     sizes = {"small": 10, "large": 30, "conv": 20}
-    assert sc.size_verdict({"small": 0.1, "conv": 0.2, "large": 0.3}, sizes)["verdict"] == (
-        "bigger is better"
-    )
+    better = sc.size_verdict({"small": 0.1, "conv": 0.2, "large": 0.3}, sizes)
+    assert better["verdict"] == "bigger is better" and better["margin"] == sc.SIZE_MARGIN
     worse = sc.size_verdict({"small": 0.3, "conv": 0.2, "large": 0.1}, sizes)
     assert worse["verdict"] == "bigger is worse" and worse["order"] == ["small", "conv", "large"]
-    assert sc.size_verdict({"small": 0.1, "conv": 0.3, "large": 0.2}, sizes)["verdict"] == "mixed"
+    assert sc.size_verdict({"small": 0.1, "conv": 0.3, "large": 0.2}, sizes)["verdict"] == (
+        "no clear trend"
+    )
+    small_steps = {"small": 0.48, "conv": 0.51, "large": 0.52}  # rises, but by < 0.05 a step
+    assert sc.size_verdict(small_steps, sizes)["verdict"] == "no clear trend"
+    assert sc.size_verdict(small_steps, sizes, margin=0.0)["verdict"] == "bigger is better"
     assert sc.size_verdict({"small": 0.1, "conv": None}, sizes)["verdict"] == "cannot be tested"
+    with pytest.raises(ValueError, match="no weight count for preset"):
+        sc.size_verdict({"tiny": 0.1}, sizes)
 
 
 def test_evaluation_images_keep_every_edit_inside_the_frame():
@@ -105,6 +111,8 @@ def test_evaluation_images_keep_every_edit_inside_the_frame():
     assert float(f[:, b].max()) + 0.1 <= 1.0 and float(f[:, b].min()) - 0.05 > 0
     assert set(f[:, 0].tolist()) == {0.0, 1.0, 2.0}
     torch.testing.assert_close(f, sc.evaluation_factors(200, seed=0))
+    with pytest.raises(ValueError, match="evaluation images"):
+        sc.evaluation_factors(-1, seed=0)
 
 
 def test_the_shapes_world_has_its_own_training_profiles_and_folders(tmp_path):
@@ -124,6 +132,8 @@ def test_units_against_factors():
     assert out["n_factors"] == 6
     assert [out["presets"][p]["verdict"] for p in "abc"] == ["more", "as many", "fewer"]
     assert out["presets"]["a"]["mean"] == 8.0
+    with pytest.raises(ValueError, match="no active-unit counts for preset 'd'"):
+        sc.units_against_factors({"d": []}, 6)
 
 
 def test_the_truth_is_a_reference_not_a_method():
@@ -132,3 +142,53 @@ def test_the_truth_is_a_reference_not_a_method():
     assert [r["direction"] for r in sc.method_ranking(table)["height"]] == ["two-image h"]
     assert sc.truth_reference(table) == {"height": pytest.approx(0.8), "brightness": 0.9}
     assert sc._concept("true brightness") == "brightness"
+
+
+def test_measure_image_on_a_linear_world_finds_the_truth():
+    """Six factors rendered linearly, ``x = B f + c``, and an autoencoder that inverts the world
+    exactly up to a mixing ``M``: codes ``z = M⁻¹ f``.  Then the true direction of factor k is
+    ``M⁻¹ e_k``, the two-image pairs are those directions exactly, and traversing them moves one
+    read-out factor only: every column index of ``measure_image`` is checked."""
+    import numpy as np
+    from torch import nn
+
+    from pyro_latent.concepts.factor_directions import FactorReadout
+    from pyro_latent.core.latent_model import as_latent_model
+    from pyro_latent.study.shoe_concepts import fit_cavs
+
+    gen = torch.Generator().manual_seed(1)
+    top = torch.tensor([2.0, 16.0, 16.0, 20.0, 20.0, 1.0], dtype=torch.float64)  # largest levels
+    own = torch.arange(784)[:, None] // 130 == torch.arange(6)  # each factor its own pixels
+    B = torch.rand(784, 6, generator=gen, dtype=torch.float64) * own * 0.8 / top  # x in [0, 1]
+    c = torch.full((784,), 0.1, dtype=torch.float64)
+    M = torch.eye(6, dtype=torch.float64) + 0.3 * torch.randn(
+        6, 6, generator=gen, dtype=torch.float64
+    )
+    encoder, decoder = nn.Linear(784, 6), nn.Linear(6, 784)
+    with torch.no_grad():  # z = M⁻¹ B⁺ (x - c), g(z) = B M z + c
+        W = torch.linalg.solve(M, torch.linalg.pinv(B))
+        encoder.weight.copy_(W), encoder.bias.copy_(-W @ c)
+        decoder.weight.copy_(B @ M), decoder.bias.copy_(c)
+    model = as_latent_model(encoder.double(), decoder.double(), latent_dim=6, likelihood="normal")
+
+    def render(f):
+        return f.double() @ B.T + c
+
+    f = sc.evaluation_factors(3000, seed=0).double()
+    readout = FactorReadout(hidden=(64,), epochs=30).fit(render(f).float(), f[:, 1:])
+    assert min(readout.r2_per_factor(render(f[:500]).float(), f[:500, 1:])) > 0.98
+    codes = model.encode(render(f))[0].detach().numpy()
+    cavs, _ = fit_cavs(codes, {"height": f[:, 2].numpy(), "brightness": f[:, 5].numpy()})
+    spreads = f[:, 1:].std(0).numpy()
+    diagnostics, records = sc.measure_image(
+        model, render, f[0], readout, cavs, columns={"height": 2, "y": 4, "brightness": 5},
+        readout_columns={"height": 1, "brightness": 4}, alphas=[-0.5, 0.0, 0.5],
+        spreads=spreads, delta={"height": 1.0, "brightness": 0.05}, brightness_step=0.1,
+    )  # fmt: skip
+    for name in ("two-image h", "true height", "two-image b", "true brightness"):
+        assert records[name]["angle_to_truth"] < 1.0, name
+        assert records[name]["purity"] > 0.9, (name, records[name]["purity"])
+    assert records["two-image h"]["gain"] > 0 and records["two-image b"]["gain"] > 0
+    # the post's edit moves y too: away from the height factor in the pull-back metric
+    assert diagnostics["post_edit_angle_to_truth"] > 5.0
+    assert np.isfinite(diagnostics["true_angle_hb_pullback"])

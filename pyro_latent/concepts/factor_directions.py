@@ -21,10 +21,12 @@ and the Jacobian direction hold and raise the read-out's brightness and height
 slope ``s_j`` of each read-out factor against ``α`` (least squares over the grid), in units of
 that factor's spread ``σ_j`` over the world, gives
 
-    purity = |s_k|/σ_k / Σ_j |s_j|/σ_j,     leakage_j = (|s_j|/σ_j) / (|s_k|/σ_k)  (j ≠ k),
+    purity = max(s_k, 0)/σ_k / Σ_j |s_j|/σ_j,     leakage_j = (|s_j|/σ_j) / (s_k/σ_k)  (j ≠ k),
 
-so purity 1 moves only the target factor, and ``leakage_j`` is how much of factor ``j`` moves per
-unit of the target (both in spreads).  The discrete factor (the shape) is not read out.
+so purity 1 moves only the target factor, and in the direction the concept names (a direction
+is oriented to raise its concept: one that lowers it scores 0), and ``leakage_j`` is how much of
+factor ``j`` moves per unit of the target (both in spreads).  The discrete factor (the shape)
+is not read out.
 """
 
 from __future__ import annotations
@@ -81,6 +83,8 @@ def counterfactual(factors, moves: Mapping[int, float]) -> torch.Tensor:
     rest unchanged: ``counterfactual(f, {height: 2, y: -1})`` is the post's "+2 pixels on
     top"."""
     factors = _factor_table(factors)
+    if not isinstance(moves, Mapping):
+        raise ValueError(f"moves must map columns to steps, e.g. {{2: 1.0}}; got {moves!r}")
     moved = factors.clone()
     for column, step in moves.items():
         moved[:, _column(column, factors.shape[1])] += check_finite_float(step, "step")
@@ -93,6 +97,8 @@ def true_directions(model, render: Callable, factors, factor: int, delta: float)
 
     ``render`` must accept the moved tables (keep the rows ``δ`` inside the world's range)."""
     check_latent_model(model)
+    if not callable(render):
+        raise ValueError(f"render must be a callable factors [N, K] -> images; got {render!r}")
     factors = _factor_table(factors)
     factor = _column(factor, factors.shape[1])
     delta = check_positive_float(delta, "delta")
@@ -139,6 +145,8 @@ class FactorReadout(RegressorMixin, BaseEstimator):
         factors = _factor_table(factors).to(torch.float32)
         if factors.shape[0] != images.shape[0]:
             raise ValueError(f"{images.shape[0]} images but {factors.shape[0]} factor rows")
+        if isinstance(self.hidden, str | bytes) or not isinstance(self.hidden, Sequence):
+            raise ValueError(f"hidden must be a sequence of layer widths; got {self.hidden!r}")
         hidden = [check_positive_int(h, "hidden width") for h in self.hidden]
         epochs = check_positive_int(self.epochs, "epochs")
         batch = check_positive_int(self.batch_size, "batch_size")
@@ -161,6 +169,10 @@ class FactorReadout(RegressorMixin, BaseEstimator):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """The read-out factors ``[N, K]`` in their own units, differentiable in ``images``."""
         check_is_fitted(self, "net_")
+        if not isinstance(images, torch.Tensor) or images.ndim != 2 or images.shape[1] != PIXELS:
+            raise ValueError(
+                f"images must be a tensor [N, {PIXELS}]; got {getattr(images, 'shape', images)!r}"
+            )
         return self.net_(images.to(torch.float32)) * self.scale_ + self.mean_
 
     def predict(self, images) -> np.ndarray:
@@ -182,6 +194,8 @@ class FactorReadout(RegressorMixin, BaseEstimator):
         column = _column(column, self.n_factors_)
 
         def read(image: torch.Tensor) -> torch.Tensor:
+            if not isinstance(image, torch.Tensor) or image.numel() != PIXELS:
+                raise ValueError(f"the meter reads one image of {PIXELS} pixels; got {image!r}")
             return self.forward(image.reshape(1, PIXELS))[0, column]
 
         return read
@@ -201,12 +215,12 @@ def factor_record(images: torch.Tensor, readout: FactorReadout, alphas, target: 
     ``spreads`` are the read-out factors' standard deviations over the world ``[K]`` (the units
     of purity), ``target`` the column the direction should move.  Returns the read-out
     ``values`` ``[A][K]``, each factor's ``slopes`` per latent unit, the target's ``gain`` (its
-    slope), ``purity`` (``None`` when nothing moves) and ``leakage`` ``{column: ratio}``
-    (``None`` when the target does not move)."""
+    slope), ``purity`` (``None`` when nothing moves; 0 when the target moves the wrong way,
+    ``s_k ≤ 0``) and ``leakage`` ``{column: ratio}`` (``None`` unless the target rises)."""
     with torch.no_grad():
         values = readout.forward(images).double().numpy()
     alphas = np.asarray([float(a) for a in alphas])
-    if alphas.shape != (len(values),) or np.ptp(alphas) == 0:
+    if alphas.shape != (len(values),) or not np.isfinite(alphas).all() or np.ptp(alphas) == 0:
         raise ValueError(f"{len(values)} images need as many distinct α; got {alphas.tolist()}")
     spreads = np.asarray(spreads, dtype=np.float64)
     if spreads.shape != (values.shape[1],) or not (spreads > 0).all():
@@ -216,7 +230,7 @@ def factor_record(images: torch.Tensor, readout: FactorReadout, alphas, target: 
     slopes = centred @ (values - values.mean(0)) / (centred @ centred)
     moved = np.abs(slopes) / spreads
     total = float(moved.sum())
-    own = float(moved[target])
+    own = max(float(slopes[target]), 0.0) / float(spreads[target])  # the wrong way earns nothing
     return {
         "values": values.tolist(),
         "slopes": slopes.tolist(),

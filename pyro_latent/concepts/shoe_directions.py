@@ -164,6 +164,17 @@ def _check_bracket(bracket) -> None:
         raise ValueError(f"bracket must be two finite numbers lo < hi, got {bracket!r}")
 
 
+def _check_meters(meters) -> None:
+    """``meters`` maps ``"height"`` and ``"brightness"`` to callables of one image."""
+    if not isinstance(meters, Mapping) or not all(
+        callable(meters.get(key)) for key in ("height", "brightness")
+    ):
+        raise ValueError(
+            "meters must map 'height' and 'brightness' to callables of one decoded image; got "
+            f"{meters!r}"
+        )
+
+
 def _pixel_cosine(J: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> float:
     a, b = J @ u, J @ v
     return float(a @ b / (a.norm() * b.norm()))
@@ -231,6 +242,8 @@ def pair_directions(
     differentiable ``meters`` ``{"height", "brightness"}`` of one decoded image ``[784]`` (the
     shoe meters, or any other world's read-out of the same two concepts).  Returns
     ``(directions, diagnostics)`` as :func:`directions_at` does."""
+    _check_start(z0, None)
+    _check_meters(meters)
     _check_cavs(cavs, int(z0.numel()))
     _check_bracket(bracket)
     J = decoder_jacobian(decode, z0)
@@ -327,6 +340,7 @@ def jacobian_path(decode, z0: torch.Tensor, alphas, meters: Mapping | None = Non
     latent_dim = int(decode.latent_dim) if is_latent_model(decode) else None
     decode = decoder_of(decode)
     meters = SHOE_METERS if meters is None else meters
+    _check_meters(meters)
     alphas = _check_alphas(alphas)
     _check_start(z0, latent_dim)
     centre = min(range(len(alphas)), key=lambda i: abs(alphas[i]))
