@@ -27,7 +27,6 @@ from pyro_latent.concepts.directions import (
     unit,
 )
 from pyro_latent.concepts.shoes import (
-    EmptyShapeError,
     measure_shoes,
     taller_shoe,
     whiten,
@@ -82,17 +81,11 @@ def _run(ctx: Context, cfg: dict) -> dict:
             encode_mean = _encoder(vae)
             Z = encode_mean(cav_images).double().numpy()
             cavs, cav_fit[f"{name}-{seed}"] = verdicts.fit_cavs(Z, meters)  # filters, patterns
-            for shoe in picks.tolist():
-                key = {"vae": name, "seed": seed, "shoe": shoe}
-                try:
-                    diag, by_direction = sd.measure_shoe(
-                        vae, shoes.images[shoe], cavs, ALPHAS, spreads
-                    )
-                except EmptyShapeError:
-                    skipped.append(key)
-                    continue
-                diagnostics.append({**key, **diag})
-                records += [{**key, "direction": d, **r} for d, r in by_direction.items()]
+            diags, recs, skips = verdicts.measure_many_shoes(
+                vae, shoes.images, picks.tolist(), cavs, ALPHAS, spreads,
+                {"vae": name, "seed": seed},
+            )  # fmt: skip
+            diagnostics, records, skipped = diagnostics + diags, records + recs, skipped + skips
             if seed == ctx.seed:
                 vectors[name] = _draw_traversals(
                     ctx, name, vae, encode_mean, post_shoe, shoes, cavs

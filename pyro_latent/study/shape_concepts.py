@@ -48,7 +48,7 @@ from pyro_latent.concepts.factor_directions import (
     factor_traversal_record,
     true_directions,
 )
-from pyro_latent.concepts.shoes import EmptyShapeError, measure_shoes
+from pyro_latent.concepts.shoes import measure_shoes
 from pyro_latent.core.checks import check_positive_int
 from pyro_latent.core.latent_model import decoder_of, encoder_mean_of
 from pyro_latent.study import shoe_concepts as shoe_study
@@ -502,20 +502,13 @@ def fashion_size_record(
     records, sizes, measured = [], {}, {}
     for preset, vae in vaes.items():
         sizes[preset] = weight_count(vae)
-        measured[preset] = 0
         codes = encode_dataset(vae, shoe_images[:cav_images]).loc.double().numpy()
         cavs, _ = shoe_study.fit_cavs(codes, meters)
-        for shoe in picks:
-            try:
-                _, by_direction = sd.measure_shoe(vae, shoe_images[shoe], cavs, alphas, spreads)
-            except EmptyShapeError:
-                continue
-            measured[preset] += 1
-            records += [
-                {"vae": preset, "direction": d, **r}
-                for d, r in by_direction.items()
-                if d in FASHION_DIRECTIONS
-            ]
+        diagnostics, found, _ = shoe_study.measure_many_shoes(
+            vae, shoe_images, picks, cavs, alphas, spreads, {"vae": preset}
+        )
+        measured[preset] = len(diagnostics)
+        records += [r for r in found if r["direction"] in FASHION_DIRECTIONS]
     table = shoe_study.direction_table(records)
     purity = {
         p: shoe_study.median_or_none([r["purity"]["median"] for r in table if r["vae"] == p])

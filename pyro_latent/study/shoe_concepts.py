@@ -14,7 +14,9 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from pyro_latent.concepts import shoe_directions as sd
 from pyro_latent.concepts.directions import RegressionCAV
+from pyro_latent.concepts.shoes import EmptyShapeError
 
 __all__ = [
     "brightness_claim_verdict",
@@ -26,6 +28,7 @@ __all__ = [
     "direction_table",
     "fit_cavs",
     "gram_schmidt_summary",
+    "measure_many_shoes",
     "median_or_none",
     "purest_direction",
     "quartiles",
@@ -289,3 +292,23 @@ def compare_records(first: Mapping, second: Mapping, threshold: float = 0.8) -> 
             (a["brightness_leakage"] > 0) == (b["brightness_leakage"] > 0)
         )
     return {"first": a, "second": b, "threshold": threshold, "same_conclusion": same}
+
+
+def measure_many_shoes(
+    model, shoes, picks: Sequence[int], cavs, alphas, spreads, key: Mapping
+) -> tuple[list[dict], list[dict], list[dict]]:
+    """:func:`~pyro_latent.concepts.shoe_directions.measure_shoe` at each shoe ``shoes[i]``,
+    ``i`` in ``picks``: ``(diagnostics, records, skipped)``, each row carrying ``key`` and
+    ``"shoe": i``, the records one per direction; a shoe with nothing to measure
+    (:class:`~pyro_latent.concepts.shoes.EmptyShapeError`) is listed in ``skipped``."""
+    diagnostics, records, skipped = [], [], []
+    for shoe in picks:
+        where = {**key, "shoe": shoe}
+        try:
+            diag, by_direction = sd.measure_shoe(model, shoes[shoe], cavs, alphas, spreads)
+        except EmptyShapeError:
+            skipped.append(where)
+            continue
+        diagnostics.append({**where, **diag})
+        records += [{**where, "direction": d, **r} for d, r in by_direction.items()]
+    return diagnostics, records, skipped
