@@ -13,7 +13,7 @@ from pyro_latent.study import report
 @pytest.mark.slow
 @pytest.mark.needs_fashion_mnist
 def test_shape_concepts_tiny_profile(run_tiny, tmp_path):
-    tiny = {"seeds": 1, "n_test": 300, "images": 1, "readout_images": 600,
+    tiny = {"seeds": 1, "n_test": 300, "images": 1, "readout_images": 600, "pairs": (0, 3),
             "readout_epochs": 2, "cav_images": 200, "n_fit": 300, "gw_points": 40,
             "shoes": 1}  # fmt: skip
     record = run_tiny("shape_concepts", tiny)
