@@ -236,17 +236,20 @@ def pair_directions(
     meters: Mapping[str, Callable],
     *,
     bracket: tuple[float, float] = (-4.0, 4.0),
+    jacobian: torch.Tensor | None = None,
 ) -> tuple[dict[str, torch.Tensor], dict]:
     """Every direction of the module docstring but the two-image pair itself, built from it:
     ``h`` and ``b`` (the two-image height and brightness vectors at ``z₀``), the ``cavs``, and
     differentiable ``meters`` ``{"height", "brightness"}`` of one decoded image ``[784]`` (the
-    shoe meters, or any other world's read-out of the same two concepts).  Returns
-    ``(directions, diagnostics)`` as :func:`directions_at` does."""
+    shoe meters, or any other world's read-out of the same two concepts).  ``jacobian`` is the
+    decoder's Jacobian at ``z₀`` (:func:`~pyro_latent.concepts.directions.decoder_jacobian`)
+    when the caller has it already.  Returns ``(directions, diagnostics)`` as
+    :func:`directions_at` does."""
     _check_start(z0, None)
     _check_meters(meters)
     _check_cavs(cavs, int(z0.numel()))
     _check_bracket(bracket)
-    J = decoder_jacobian(decode, z0)
+    J = decoder_jacobian(decode, z0) if jacobian is None else jacobian
     G = J.T @ J
     h64, b64 = h.double(), b.double()
     directions = {

@@ -37,7 +37,7 @@ from pyro_latent.concepts import shoe_directions as sd
 from pyro_latent.concepts import traversal as tr
 from pyro_latent.concepts.directions import (
     angle_degrees,
-    pullback_metric,
+    decoder_jacobian,
     two_image_direction,
     unit,
 )
@@ -137,12 +137,13 @@ def measure_image(
     h = two_image_direction(encode_mean, x, taller).to(z0.dtype)
     b = two_image_direction(encode_mean, x, brighter).to(z0.dtype)
     meters = {c: readout.meter(readout_columns[c]) for c in ("height", "brightness")}
-    directions, diagnostics = sd.pair_directions(decode, z0, h, b, cavs, meters)
+    J = decoder_jacobian(decode, z0)
+    G = J.T @ J  # the pull-back metric, shared with pair_directions
+    directions, diagnostics = sd.pair_directions(decode, z0, h, b, cavs, meters, jacobian=J)
     truth = {
         c: true_directions(model, render, f, columns[c], delta[c])[0]
         for c in ("height", "brightness")
     }
-    G = pullback_metric(decode, z0).double()
     diagnostics["true_angle_hb_pullback"] = angle_degrees(truth["height"], truth["brightness"], G)
     diagnostics["true_angle_hb"] = angle_degrees(truth["height"], truth["brightness"])
     # The post's "+2 pixels on top" also moves the centre up a pixel: its angle to the height
