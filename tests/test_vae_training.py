@@ -444,3 +444,32 @@ def test_benchmark_rejects_bad_arguments(args, capsys):
         module.main(args)
     assert info.value.code == 2
     assert "error" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("n, batch_size", [(1000, 100), (1037, 100), (5, 8)])
+def test_shuffled_batches_replay_the_dataloader_the_study_trained_with(n, batch_size):
+    """Checkpoints written with the earlier DataLoader resume step for step: the same batches in
+    the same order, and the loader's generator in the same state after every epoch."""
+    from torch.utils.data import BatchSampler, DataLoader, RandomSampler, TensorDataset
+
+    from pyro_latent.vae.training import ShuffledBatches
+
+    images = torch.rand(n, 3)
+    reference_rng = torch.Generator().manual_seed(7)
+    dataset = TensorDataset(images)
+    reference = DataLoader(
+        dataset,
+        batch_size=None,
+        sampler=BatchSampler(RandomSampler(dataset, generator=reference_rng), batch_size, False),
+        generator=reference_rng,
+    )
+    ours = ShuffledBatches(images, batch_size, torch.Generator().manual_seed(7))
+    assert len(ours) == len(reference)
+    for _epoch in range(3):
+        expected = [x for (x,) in reference]
+        got = [x for (x,) in ours]
+        assert len(got) == len(expected)
+        assert all(torch.equal(a, b) for a, b in zip(got, expected, strict=True))
+        assert torch.equal(ours.generator.get_state(), reference_rng.get_state())
+    with pytest.raises(ValueError, match="batch_size"):
+        ShuffledBatches(images, 0, torch.Generator())

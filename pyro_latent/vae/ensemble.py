@@ -42,6 +42,7 @@ previous epoch as it was.
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from collections.abc import Sequence
@@ -443,19 +444,21 @@ def train_ensemble(
         disable=not progress,
     )
     for epoch in epoch_bar:
-        totals = torch.zeros(len(seeds), dtype=torch.float64)
+        totals = torch.zeros(len(seeds), dtype=torch.float64, device=device)
         seen = 0
+        # Every run's permutation of the epoch at once; a step's minibatches are one gather.
+        orders = torch.stack([loader.epoch_order() for loader in loaders]).to(device)
         batches = tqdm(
-            zip(*(iter(loader) for loader in loaders), strict=True),
-            total=len(loaders[0]),
+            range(0, n, config.batch_size),
             desc=f"epoch {epoch + 1}",
             unit="batch",
             leave=False,
             disable=not progress,
         )
         with pyro.validation_enabled(False):
-            for step, batch in enumerate(batches):
-                x = torch.stack([b[0] for b in batch])
+            for step, begin in enumerate(batches):
+                index = orders[:, begin : begin + config.batch_size]
+                x = images.index_select(0, index.reshape(-1)).view(*index.shape, -1)
                 shape = (x.shape[1], batch_shape[1])
                 eps = torch.stack(
                     [
@@ -464,20 +467,24 @@ def train_ensemble(
                     ]
                 )
                 losses = ensemble.losses(x, eps)
-                finite = torch.isfinite(losses)
-                if not bool(finite.all()):
+                loss = losses.sum()
+                # The sum is finite exactly when every run's loss is (a NaN or an infinity in
+                # one run makes it NaN or infinite), so one scalar read guards all the runs.
+                if not math.isfinite(loss.item()):
+                    finite = torch.isfinite(losses)
                     bad = [names[r] for r in range(len(seeds)) if not bool(finite[r])]
                     raise EnsembleFailedError(bad, step + 1, epoch + 1)
-                losses.sum().backward()
+                loss.backward()
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
-                totals += losses.detach().double().cpu()
+                totals.add_(losses.detach())
                 seen += x.shape[1]
                 if progress and step % 20 == 0:
                     batches.set_postfix(elbo=f"{-float(totals.mean()) / seen:.2f}")
         batches.close()
         if seen != n:
             raise RuntimeError(f"an epoch saw {seen} of {n} images")
+        totals = totals.cpu()
         for r in range(len(seeds)):
             histories[r].append(-float(totals[r]) / n)
         epoch_bar.set_postfix(elbo=f"{sum(h[-1] for h in histories) / len(seeds):.2f}")

@@ -51,7 +51,6 @@ from pathlib import Path
 
 import pyro
 import torch
-from torch.utils.data import BatchSampler, DataLoader, RandomSampler, TensorDataset
 from tqdm.auto import tqdm
 
 from pyro_latent.core.checks import check_nonnegative_int, check_positive_int
@@ -388,12 +387,49 @@ def _set_rng_state(state: dict, loader_generator: torch.Generator, device: torch
         torch.cuda.set_rng_state(state["cuda"], device)
 
 
-def make_loader(images: torch.Tensor, batch_size: int, generator: torch.Generator) -> DataLoader:
-    """Shuffled minibatches of ``images``, indexed a whole batch at a time, shuffled by
-    ``generator`` only (the global RNG is left to the guide's samples)."""
-    dataset = TensorDataset(images)
-    sampler = BatchSampler(RandomSampler(dataset, generator=generator), batch_size, False)
-    return DataLoader(dataset, batch_size=None, sampler=sampler, generator=generator)
+class ShuffledBatches:
+    """Shuffled minibatches ``(x,)`` of ``images``, one permutation per epoch drawn from
+    ``generator`` only (the global RNG is left to the guide's samples).
+
+    It visits the images in exactly the order of the ``DataLoader`` the study trained with
+    before (``BatchSampler(RandomSampler(dataset, generator=g), batch_size, drop_last=False)``,
+    ``batch_size=None``) and leaves ``generator`` in the same state after every epoch, so older
+    checkpoints resume step for step (tested against that loader).  That loader draws three
+    times from ``g`` per epoch: the iterator's base seed (one ``int64``), the sampler's
+    permutation ``π = randperm(n)``, and the empty tail ``randperm(n)[:0]`` when it runs out.
+    Here the three draws happen at once in :meth:`epoch_order`, and a batch is one indexing
+    ``images[π[k·B:(k+1)·B]]`` instead of a Python list per batch: the per-step data cost
+    falls from about 7 % of a small ensemble's step to almost nothing."""
+
+    def __init__(self, images: torch.Tensor, batch_size: int, generator: torch.Generator):
+        self.images = images
+        self.batch_size = check_positive_int(batch_size, "batch_size")
+        self.generator = generator
+
+    def __len__(self) -> int:
+        return -(-self.images.shape[0] // self.batch_size)
+
+    def epoch_order(self) -> torch.Tensor:
+        """The next epoch's permutation of ``0..n-1`` (on the CPU), advancing ``generator``
+        as one epoch of the DataLoader does."""
+        n = self.images.shape[0]
+        torch.empty((), dtype=torch.int64).random_(generator=self.generator)  # base seed
+        order = torch.randperm(n, generator=self.generator)
+        torch.randperm(n, generator=self.generator)  # the sampler's empty tail, [:0]
+        return order
+
+    def __iter__(self):
+        order = self.epoch_order().to(self.images.device)
+        for start in range(0, order.shape[0], self.batch_size):
+            yield (self.images.index_select(0, order[start : start + self.batch_size]),)
+
+
+def make_loader(
+    images: torch.Tensor, batch_size: int, generator: torch.Generator
+) -> ShuffledBatches:
+    """Shuffled minibatches of ``images``, shuffled by ``generator`` only: see
+    :class:`ShuffledBatches`."""
+    return ShuffledBatches(images, batch_size, generator)
 
 
 def train_vae(
@@ -552,7 +588,7 @@ def _make_step(vae: VAE, loss, optimizer: torch.optim.Optimizer):
     return step
 
 
-def _train_epoch(step, loader: DataLoader, n: int, desc: str, progress: bool) -> float:
+def _train_epoch(step, loader: ShuffledBatches, n: int, desc: str, progress: bool) -> float:
     """One pass over the data; returns the mean training ELBO per image."""
     total, seen = 0.0, 0
     # One iterator, made here: the shuffle then draws from the loader's generator exactly once per
