@@ -45,7 +45,14 @@ PAIRS = [("small", 0, "large", 0), ("vae2d-a", 0, "vae2d-b", 0), ("small", 0, "s
 GROUPS = CLASS_GROUPS
 
 
-@experiment("coordinate_free", title="Coordinate-free structure and topology matching", order=60)
+def needed_vaes(ctx: Context) -> dict:
+    """Both VAEs of every pair and each of ``VAES`` at seed ``ctx.seed``."""
+    runs = {(n, ctx.seed + s) for a, sa, b, sb in PAIRS for n, s in ((a, sa), (b, sb))}
+    return {"fashion": sorted(runs | {(n, ctx.seed) for n in VAES})}
+
+
+@experiment("coordinate_free", title="Coordinate-free structure and topology matching", order=60,
+            vaes=needed_vaes)  # fmt: skip
 def run(ctx: Context) -> dict:
     with single_threaded():  # identical numbers whatever the machine; light on 2 cores
         return _run(ctx, PROFILES["quick" if ctx.quick else "full"])
@@ -58,10 +65,8 @@ def _run(ctx: Context, cfg: dict) -> dict:
         cfg["n_test"]
     )
     labels = test.labels.numpy()
-    runs = sorted({(n, ctx.seed + s) for a, sa, b, sb in PAIRS for n, s in ((a, sa), (b, sb))})
-    runs = sorted(set(runs) | {(n, ctx.seed) for n in VAES})
     opts = ctx.training_options()
-    vaes = study_vaes(runs, train, profile, ctx.runs_dir, **opts)
+    vaes = study_vaes(needed_vaes(ctx)["fashion"], train, profile, ctx.runs_dir, **opts)
     codes = {k: encode_dataset(v, test.images) for k, v in vaes.items()}
     spectra, layers = {}, {}
     for name in (f"{n}-{ctx.seed}" for n in VAES):

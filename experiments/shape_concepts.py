@@ -45,7 +45,15 @@ ALPHAS = [-1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5]
 DELTA = {"height": 1.0, "brightness": 0.05}  # central differences of the true directions
 
 
-@experiment("shape_concepts", title="Concepts with ground truth: the shapes world", order=45)
+def needed_vaes(ctx: Context) -> dict:
+    """Every preset and seed on the shapes world; every preset at ``ctx.seed`` on FashionMNIST."""
+    seeds = [ctx.seed + i for i in range(PROFILES["quick" if ctx.quick else "full"]["seeds"])]
+    shapes = [(p, s) for p in PRESETS for s in seeds] + [("small", ctx.seed + 1)] * ctx.quick
+    return {"shapes": shapes, "fashion": [(p, ctx.seed) for p in PRESETS]}
+
+
+@experiment("shape_concepts", title="Concepts with ground truth: the shapes world", order=45,
+            vaes=needed_vaes)  # fmt: skip
 def run(ctx: Context) -> dict:
     with single_threaded():  # identical numbers whatever the machine; light on 2 cores
         return _run(ctx, PROFILES["quick" if ctx.quick else "full"])
@@ -56,8 +64,7 @@ def _run(ctx: Context, cfg: dict) -> dict:
     train = shapes_training_set(profile, ctx.data_dir, ctx.seed)
     test = world.load_shapes(ctx.data_dir, train=False, seed=ctx.seed).subset(cfg["n_test"])
     seeds = [ctx.seed + i for i in range(cfg["seeds"])]
-    runs = [(p, s) for p in PRESETS for s in seeds] + [("small", ctx.seed + 1)] * ctx.quick
-    vaes = study_vaes(runs, train, profile, ctx.runs_dir, world="shapes",
+    vaes = study_vaes(needed_vaes(ctx)["shapes"], train, profile, ctx.runs_dir, world="shapes",
                       **ctx.training_options())  # fmt: skip
     ctx.lap("training")
     fit = train.subset(cfg["readout_images"])
@@ -140,7 +147,7 @@ def _fashion_sizes(ctx, profile: str, cfg: dict) -> dict:
     ``small``, ``large`` and ``conv`` (seed ``ctx.seed``), with the shoe meters."""
     train = training_set(profile, ctx.data_dir, ctx.download)
     test = load_fashion_mnist(ctx.data_dir, train=False, download=ctx.download)
-    vaes = study_vaes([(p, ctx.seed) for p in PRESETS], train, profile, ctx.runs_dir,
+    vaes = study_vaes(needed_vaes(ctx)["fashion"], train, profile, ctx.runs_dir,
                       **ctx.training_options())  # fmt: skip
     return sc.fashion_size_record(
         {p: vaes[f"{p}-{ctx.seed}"] for p in PRESETS}, test, shoes=cfg["shoes"],

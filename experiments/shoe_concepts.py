@@ -51,7 +51,14 @@ SHOWN = ("two-image h", "two-image b", "gs euclidean", "gs pullback", "commenter
 THREADS = 1
 
 
-@experiment("shoe_concepts", title="Shoe height and brightness in the VAEs", order=40)
+def needed_vaes(ctx: Context) -> dict:
+    """Both presets, every seed."""
+    seeds = [ctx.seed + i for i in range(PROFILES["quick" if ctx.quick else "full"]["seeds"])]
+    return {"fashion": [(n, s) for n in PRESETS for s in seeds]}
+
+
+@experiment("shoe_concepts", title="Shoe height and brightness in the VAEs", order=40,
+            vaes=needed_vaes)  # fmt: skip
 def run(ctx: Context) -> dict:
     with single_threaded():  # identical numbers whatever the machine; light on 2 cores
         return _run(ctx, PROFILES["quick" if ctx.quick else "full"])
@@ -71,9 +78,7 @@ def _run(ctx: Context, cfg: dict) -> dict:
     meters = {k: measured[k].tolist() for k in ("height", "brightness")}
     seeds = [ctx.seed + i for i in range(cfg["seeds"])]
     opts = ctx.training_options()
-    vaes = study_vaes(
-        [(n, s) for n in PRESETS for s in seeds], train, profile, ctx.runs_dir, **opts
-    )
+    vaes = study_vaes(needed_vaes(ctx)["fashion"], train, profile, ctx.runs_dir, **opts)
     records, diagnostics, skipped, cav_fit, nuts, vectors = [], [], [], {}, {}, {}
     for name in PRESETS:
         for seed in seeds:

@@ -39,7 +39,24 @@ COLORS = {"small": "tab:blue", "large": "tab:orange", 10: "tab:green", 20: "tab:
 THREADS = 1
 
 
-@experiment("vae_latents", title="VAEs on FashionMNIST: 2-D latent spaces, active units", order=30)
+def _plan(ctx: Context, profile: dict) -> tuple[list[int], dict, list]:
+    """The seeds, each preset's seeds, and the sweep's configurations."""
+    seeds = [ctx.seed + i for i in range(profile["n_seeds"])]
+    wanted = {n: seeds[: profile["two_d_seeds" if n in PRESETS_2D else "n_seeds"]] for n in PRESETS}
+    sizes = [get_preset(SWEEP["preset"]).with_latent_dim(k) for k in SWEEP["others"]]
+    return seeds, wanted, sizes
+
+
+def needed_vaes(ctx: Context) -> dict:
+    """Every preset's seeds and the latent-size sweep (trained by the runner beforehand)."""
+    profile = PROFILES["quick" if ctx.quick else "full"]
+    seeds, wanted, sizes = _plan(ctx, profile)
+    requests = [(n, s) for n, ss in wanted.items() for s in ss]
+    return {"fashion": requests + [(c, s) for c in sizes for s in seeds[: profile["sweep_seeds"]]]}
+
+
+@experiment("vae_latents", title="VAEs on FashionMNIST: 2-D latent spaces, active units", order=30,
+            vaes=needed_vaes)  # fmt: skip
 def run(ctx: Context) -> dict:
     with single_threaded():  # identical numbers whatever the machine; light on 2 cores
         return _run(ctx, PROFILES["quick" if ctx.quick else "full"])
@@ -49,13 +66,9 @@ def _run(ctx: Context, profile: dict) -> dict:
     name_of = "quick" if ctx.quick else "full"
     train = training_set(name_of, ctx.data_dir, ctx.download)
     test = load_fashion_mnist(ctx.data_dir, train=False, download=ctx.download)
-    seeds = [ctx.seed + i for i in range(profile["n_seeds"])]
-    wanted = {n: seeds[: profile["two_d_seeds" if n in PRESETS_2D else "n_seeds"]] for n in PRESETS}
-    sizes = [get_preset(SWEEP["preset"]).with_latent_dim(k) for k in SWEEP["others"]]
-    requests = [(n, s) for n, ss in wanted.items() for s in ss]
-    requests += [(c, s) for c in sizes for s in seeds[: profile["sweep_seeds"]]]
-    opts = ctx.training_options()
-    vaes = study_vaes(requests, train, name_of, ctx.runs_dir, **opts)  # in parallel
+    seeds, wanted, sizes = _plan(ctx, profile)
+    vaes = study_vaes(needed_vaes(ctx)["fashion"], train, name_of, ctx.runs_dir,
+                      **ctx.training_options())  # fmt: skip
 
     runs, shown = {}, {}  # per preset, the measurements of each seed; the VAEs of seed ctx.seed
     for name, name_seeds in wanted.items():

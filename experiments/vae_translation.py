@@ -57,7 +57,14 @@ PAIRS = [("small", 0, "large", 0), ("large", 0, "small", 0), ("vae2d-a", 0, "vae
 SHOWN_PAIR = "small-0 → large-0"  # the stitched reconstructions and the sample-efficiency curve
 
 
-@experiment("vae_translation", title="Translating between the VAEs' latent spaces", order=50)
+def needed_vaes(ctx: Context) -> dict:
+    """Both VAEs of every pair."""
+    runs = {(n, ctx.seed + s) for a, sa, b, sb in PAIRS for n, s in ((a, sa), (b, sb))}
+    return {"fashion": sorted(runs)}
+
+
+@experiment("vae_translation", title="Translating between the VAEs' latent spaces", order=50,
+            vaes=needed_vaes)  # fmt: skip
 def run(ctx: Context) -> dict:
     with single_threaded():  # identical numbers whatever the machine; light on 2 cores
         return _run(ctx, PROFILES["quick" if ctx.quick else "full"])
@@ -71,9 +78,8 @@ def _run(ctx: Context, cfg: dict) -> dict:
     train = study_train.subset(cfg["n_fit"])
     test = load_fashion_mnist(ctx.data_dir, train=False, download=ctx.download)
     test = test.subset(cfg["n_test"])
-    runs = {(n, ctx.seed + s) for a, sa, b, sb in PAIRS for n, s in ((a, sa), (b, sb))}
     opts = ctx.training_options()
-    vaes = study_vaes(sorted(runs), study_train, profile, ctx.runs_dir, **opts)  # if missing
+    vaes = study_vaes(needed_vaes(ctx)["fashion"], study_train, profile, ctx.runs_dir, **opts)
     pairs = [(pa, f"{pa}-{ctx.seed + sa}", pb, f"{pb}-{ctx.seed + sb}") for pa, sa, pb, sb in PAIRS]
     codes = {k: ev.pair_codes(v, train.images, test.images) for k, v in vaes.items()}
     labels = {"fit": train.labels.numpy(), "test": test.labels.numpy()}

@@ -260,3 +260,139 @@ def test_context_laps_record_what_each_part_cost():
     assert first >= 0.2 and second < first  # the clock restarts at every lap
     assert list(ctx.sections) == ["first", "second"]
     assert ctx.sections["first"] == first
+
+
+SEEDED = """
+import torch
+
+from pyro_latent.study import experiment
+
+
+def save_numbers(path, values):
+    path.write_text(" ".join(f"{{v:.9f}}" for v in values))
+
+
+@experiment("seeded_{tag}", title="A seeded experiment", order={order})
+def run(ctx):
+    if {fail}:
+        raise RuntimeError("seeded_{tag} broke on purpose")
+    torch.manual_seed(ctx.seed)
+    values = torch.rand(4).tolist()
+    ctx.draw(save_numbers, "seeded_{tag}.png", values)
+    return {{"values": values, "quick": ctx.quick}}
+"""
+
+
+def write_seeded(directory: Path, tag: str, order: int, fail: bool = False) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / f"seeded_{tag}.py").write_text(SEEDED.format(tag=tag, order=order, fail=fail))
+
+
+def test_experiments_in_workers_write_the_records_of_one_process(tmp_path):
+    exp_dir = tmp_path / "experiments"
+    for order, tag in enumerate("abc"):
+        write_seeded(exp_dir, tag, order)
+    records = {}
+    for jobs in (1, 2):
+        out = tmp_path / f"jobs{jobs}"
+        written, seconds = study.run_experiments(
+            ["seeded_a", "seeded_b", "seeded_c"],
+            seed=4,
+            jobs=jobs,
+            figures_dir=out / "f",
+            results_dir=out / "r",
+            runs_dir=out / "runs",
+            directory=exp_dir,
+        )
+        assert list(seconds) == ["seeded_a", "seeded_b", "seeded_c"]  # the registry's order
+        assert {p.name for p in written} >= {f"seeded_{t}.json" for t in "abc"}
+        records[jobs] = {
+            t: json.loads((out / "r" / f"seeded_{t}.json").read_text())["results"] for t in "abc"
+        }
+    assert records[1] == records[2]
+    assert (tmp_path / "jobs2" / "runs" / "logs" / "seeded_a.log").is_file()
+    assert not (tmp_path / "jobs1" / "runs" / "logs").exists()  # in order, in this process
+
+
+def test_a_failing_experiment_in_a_worker_keeps_the_others_and_names_its_log(tmp_path, capsys):
+    exp_dir = tmp_path / "experiments"
+    write_seeded(exp_dir, "ok", 1)
+    write_seeded(exp_dir, "bad", 2, fail=True)
+    results, runs = tmp_path / "r", tmp_path / "runs"
+    with pytest.raises(study.ExperimentsFailedError, match=r"seeded_bad: RuntimeError") as err:
+        study.run_experiments(
+            ["seeded_ok", "seeded_bad"],
+            jobs=2,
+            results_dir=results,
+            figures_dir=tmp_path / "f",
+            runs_dir=runs,
+            directory=exp_dir,
+        )
+    assert set(err.value.failures) == {"seeded_bad"}
+    assert (results / "seeded_ok.json").is_file() and not (results / "seeded_bad.json").exists()
+    log = (runs / "logs" / "seeded_bad.log").read_text()
+    assert "Traceback" in log and "broke on purpose" in log
+
+
+def test_declared_vaes_are_trained_once_before_any_experiment(tmp_path, monkeypatch):
+    exp_dir = tmp_path / "experiments"
+    exp_dir.mkdir()
+    for tag, order, runs in (("x", 1, "[('small', 0), ('large', 0)]"), ("y", 2, "[('small', 0)]")):
+        (exp_dir / f"declares_{tag}.py").write_text(
+            "from pyro_latent.study import experiment\n"
+            f"def vaes(ctx):\n    return {{'fashion': {runs}, 'shapes': [('conv', ctx.seed)]}}\n"
+            f"@experiment('declares_{tag}', title='t', order={order}, vaes=vaes)\n"
+            "def run(ctx):\n    return {'ran': True}\n"
+        )
+    calls = []
+
+    def fake_train(declared, options):
+        assert not list((tmp_path / "r").glob("*.json"))  # before any experiment ran
+        calls.append((declared, options["seed"], options["quick"]))
+
+    monkeypatch.setattr(study, "train_declared", fake_train)
+    _, seconds = study.run_experiments(
+        ["declares_x", "declares_y"],
+        seed=2,
+        quick=True,
+        jobs=1,
+        results_dir=tmp_path / "r",
+        directory=exp_dir,
+    )
+    assert calls == [({"fashion": [("small", 0), ("large", 0)], "shapes": [("conv", 2)]}, 2, True)]
+    assert list(seconds) == ["(training VAEs)", "declares_x", "declares_y"]
+
+
+def test_vaes_must_be_a_function_returning_worlds():
+    with pytest.raises(TypeError, match="function of the context"):
+        study.experiment("broken_vaes", title="t", order=1, vaes=[("small", 0)])
+    broken = study.Experiment("e", "t", 1, lambda ctx: {}, vaes=lambda ctx: [("small", 0)])
+    with pytest.raises(TypeError, match=r"vaes of experiment 'e' returned list"):
+        study.declared_vaes([broken], {"quick": True})
+
+
+def test_the_cli_names_failed_experiments_without_a_traceback(tmp_path, capsys):
+    exp_dir = tmp_path / "experiments"
+    write_seeded(exp_dir, "ok", 1)
+    write_seeded(exp_dir, "bad", 2, fail=True)
+    code = cli.main(
+        [
+            "study",
+            "--only",
+            "seeded_ok",
+            "seeded_bad",
+            "--jobs",
+            "2",
+            "--experiments-dir",
+            str(exp_dir),
+            "--results-dir",
+            str(tmp_path / "r"),
+            "--figures-dir",
+            str(tmp_path / "f"),
+            "--runs-dir",
+            str(tmp_path / "runs"),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "seeded_bad: RuntimeError: seeded_bad broke on purpose" in err
+    assert "Traceback" not in err

@@ -269,3 +269,28 @@ def test_training_time_is_printed_per_configuration(images, tmp_path, capsys):
     assert "training time, tiny-wide: 1 run(s)" in lines[0] + lines[1]
     train_many(runs, images, tmp_path, n_jobs=1, progress=False)  # all reused: nothing trained
     assert "training time" not in capsys.readouterr().out
+
+
+def test_forward_flops_of_an_mlp_are_its_matrix_products():
+    from pyro_latent.vae.parallel import forward_flops
+
+    # encoder 784→16→2·2, decoder 2→16→784: 2 · (multiply-adds) per image
+    expected = 2 * (784 * 16 + 16 * 4 + 2 * 16 + 16 * 784)
+    assert forward_flops(TINY) == expected
+    state = torch.get_rng_state()
+    forward_flops(WIDER)
+    assert torch.equal(torch.get_rng_state(), state)  # the global RNG is left as it was
+
+
+def test_the_longest_tasks_go_first():
+    from pyro_latent.vae.parallel import _groups, longest_first
+
+    big = VAEConfig("tiny-big", latent_dim=3, hidden=(1024, 512), batch_size=64)
+    pending = [(TrainingRun(TINY, 0, 2), None), (TrainingRun(big, 0, 2), None)]
+    pending += [(TrainingRun(TINY, s, 2), None) for s in (1, 2, 3)]
+    pending.append((TrainingRun(big, 1, 4), (b"", 3)))  # resumed: one epoch left
+    order = [(g[0][0].config.name, len(g)) for g in longest_first(_groups(pending, True, 2), 1000)]
+    # big × 1 run × 2 epochs > tiny × 4 runs × 2 epochs > big × 1 run × 1 epoch left
+    assert order == [("tiny-big", 1), ("tiny", 4), ("tiny-big", 1)]
+    first = longest_first(_groups(pending, True, 2), 1000)[0]
+    assert first[0][1] is None  # the fresh run, not the resumed one

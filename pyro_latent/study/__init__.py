@@ -16,6 +16,7 @@ Nothing in the library (``core``, ``analysis``, ``translate``, ``toy``, ``vae``,
 from pyro_latent.study.runner import (
     Context,
     Experiment,
+    ExperimentsFailedError,
     UnknownExperimentError,
     atomic_write,
     discover,
@@ -28,6 +29,7 @@ from pyro_latent.study.runner import (
 __all__ = [
     "Context",
     "Experiment",
+    "ExperimentsFailedError",
     "UnknownExperimentError",
     "atomic_write",
     "discover",

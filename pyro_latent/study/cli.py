@@ -84,8 +84,10 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         "--jobs",
         type=_positive,
         default=None,
-        help="train independent VAEs in this many worker processes, one torch thread each "
-        "(default: the number of cores); the checkpoints are identical whatever the number",
+        help="train independent VAEs in this many worker processes, one torch thread each, "
+        "then run this many experiments at a time, longest first, each logging to "
+        "RUNS_DIR/logs/NAME.log (default: the number of cores; 1 runs them here, in order); "
+        "the checkpoints and the records are identical whatever the number",
     )
     parser.add_argument(
         "--cluster",
@@ -293,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
         print("cost of each experiment:")
         for name, s in seconds.items():
             print(f"    {name:20s} {s:8.1f} s")
-        print(f"    {'total':20s} {sum(seconds.values()):8.1f} s")
+        print(f"    {'sum':20s} {sum(seconds.values()):8.1f} s (experiments ran side by side)")
     figures = sorted({p for p in written if p.suffix == ".png"})
     print(
         f"wrote {len(figures)} figure(s) under {args.figures_dir}/, results under "
@@ -309,7 +311,9 @@ def _is_user_problem(err: Exception) -> bool:
     from pyro_latent.vae.parallel import TrainingFailedError
     from pyro_latent.vae.training import CheckpointError
 
-    return isinstance(err, DataNotFoundError | CheckpointError | TrainingFailedError)
+    user_problems = DataNotFoundError | CheckpointError | TrainingFailedError
+    # experiments that failed in workers: their tracebacks are in the logs the message names
+    return isinstance(err, user_problems | study.ExperimentsFailedError)
 
 
 def run_script(name: str, argv: list[str] | None = None) -> None:

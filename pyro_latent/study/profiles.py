@@ -27,6 +27,7 @@ __all__ = [
     "study_runs_dir",
     "study_vaes",
     "training_set",
+    "world_training_set",
 ]
 
 TRAINING_PROFILES = {
@@ -59,6 +60,18 @@ def shapes_training_set(profile: str, data_dir=None, seed: int = 0) -> ShapesDat
     root)."""
     train = load_shapes(data_dir, train=True, seed=seed)
     return train.subset(_profile(profile, "shapes")["train_limit"])
+
+
+def world_training_set(
+    world: str, profile: str, data_dir=None, download: bool = False, seed: int = 0
+) -> ImageData | ShapesData:
+    """The training images of ``world`` (``"fashion"`` or ``"shapes"``) under ``profile``:
+    :func:`training_set` or :func:`shapes_training_set` (whose rendering is seeded by
+    ``seed``, the study's seed)."""
+    _profile(profile, world)
+    if world == "shapes":
+        return shapes_training_set(profile, data_dir, seed=seed)
+    return training_set(profile, data_dir, download=download)
 
 
 def study_runs_dir(profile: str, runs_dir, world: str = "fashion") -> Path:

@@ -13,17 +13,34 @@ one JSON-serialisable payload holding every number its report section quotes.  T
 Registration order is explicit (``order=``) rather than import order, because the report must read
 like the post whatever subset was run; the order is stored in each record, so the report needs no
 experiment code to assemble itself.
+
+**Two phases.**  An experiment that trains or loads the study's VAEs declares them (``vaes=``: a
+function of the :class:`Context` giving ``{world: [(config or preset name, seed), ...]}``, the
+same list it hands :func:`~pyro_latent.study.profiles.study_vaes`).  :func:`run_experiments`
+first trains every declared VAE of every selected experiment that has no checkpoint yet, in one
+:func:`~pyro_latent.vae.parallel.train_many` call per world, so the workers stay busy across
+experiments instead of idling at the end of each; the experiments then find their checkpoints
+and only measure.  They run ``jobs`` at a time (default: one per core) in worker processes, the
+longest first (by the seconds of their previous record of the same profile), each writing its
+output to ``<runs_dir>/logs/NAME.log``.  Every experiment runs with one torch thread and seeds
+what it draws, so its record is the same in a worker as in this process (tested); a failure
+waits for the others, keeps their records, and names the failed experiments and their logs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import math
+import multiprocessing
+import os
 import platform
 import sys
 import time
+import traceback
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +51,7 @@ from pyro_latent.core.files import atomic_write
 __all__ = [
     "Context",
     "Experiment",
+    "ExperimentsFailedError",
     "UnknownExperimentError",
     "atomic_write",
     "discover",
@@ -50,6 +68,7 @@ class Experiment:
     order: int
     run: Callable[[Context], dict]
     source: str = ""
+    vaes: Callable[[Context], dict] | None = None
 
 
 @dataclass
@@ -125,15 +144,34 @@ class UnknownExperimentError(LookupError):
     """An experiment name that no script in ``experiments/`` registers."""
 
 
-def experiment(name: str, *, title: str, order: int):
-    """Decorator registering ``fn(ctx) -> payload`` as the experiment ``name``."""
+class ExperimentsFailedError(RuntimeError):
+    """Experiments that failed in worker processes: ``failures`` maps each name to its error
+    and the log holding its traceback.  The other experiments' records were written."""
+
+    def __init__(self, failures: dict[str, tuple[str, Path]]):
+        self.failures = failures
+        lines = [f"{name}: {error} (log: {log})" for name, (error, log) in failures.items()]
+        super().__init__(
+            f"{len(failures)} experiment(s) failed; the others' records were written:\n  "
+            + "\n  ".join(lines)
+        )
+
+
+def experiment(name: str, *, title: str, order: int, vaes: Callable[[Context], dict] | None = None):
+    """Decorator registering ``fn(ctx) -> payload`` as the experiment ``name``.
+
+    ``vaes(ctx)`` gives the study VAEs the experiment trains or loads, ``{world: [(config or
+    preset name, seed), ...]}`` (``world`` ``"fashion"`` or ``"shapes"``), so that the runner
+    trains them all before any experiment runs (see the module docstring)."""
+    if vaes is not None and not callable(vaes):
+        raise TypeError(f"vaes of experiment {name!r} must be a function of the context")
 
     def decorate(fn: Callable[[Context], dict]) -> Callable[[Context], dict]:
         existing = _REGISTRY.get(name)
         source = getattr(fn, "__module__", "")
         if existing is not None and existing.source != source:
             raise ValueError(f"experiment {name!r} is registered by {existing.source} and {source}")
-        _REGISTRY[name] = Experiment(name, title, order, fn, source)
+        _REGISTRY[name] = Experiment(name, title, order, fn, source, vaes)
         return fn
 
     return decorate
@@ -235,36 +273,163 @@ def run_experiments(
     ensembles: bool = True,
     directory: Path | None = None,
 ) -> tuple[list[Path], dict[str, float]]:
-    """Run the named experiments (all when ``names`` is None).
+    """Run the named experiments (all when ``names`` is None): first train the VAEs they declare,
+    then run them ``jobs`` at a time (default: one per core; ``1`` runs them in this process).
 
-    Returns the files written and the seconds each experiment took.  The caller rebuilds the
+    Returns the files written and the seconds each experiment took, with the training phase's
+    under ``"(training VAEs)"`` when an experiment declared VAEs.  The caller rebuilds the
     report (:func:`pyro_latent.study.report.write_report`).
     """
     selected = select(discover(directory, names), names)
-    written: list[Path] = []
+    options = {
+        "quick": quick,
+        "seed": seed,
+        "device": device,
+        "figures_dir": Path(figures_dir),
+        "results_dir": Path(results_dir),
+        "runs_dir": Path(runs_dir),
+        "data_dir": Path(data_dir) if data_dir is not None else None,
+        "download": download,
+        "jobs": jobs,
+        "cluster": cluster,
+        "ensembles": ensembles,
+    }
+    study_start = time.perf_counter()
     seconds: dict[str, float] = {}
-    for i, exp in enumerate(selected, 1):
-        print(f"[{i}/{len(selected)}] {exp.name}: {exp.title}", flush=True)
-        ctx = Context(
-            name=exp.name,
-            quick=quick,
-            seed=seed,
-            device=device,
-            figures_dir=Path(figures_dir),
-            results_dir=Path(results_dir),
-            runs_dir=Path(runs_dir),
-            data_dir=Path(data_dir) if data_dir is not None else None,
-            download=download,
-            jobs=jobs,
-            cluster=cluster,
-            ensembles=ensembles,
-        )
+    declared = declared_vaes(selected, options)
+    if declared:
+        n_runs = sum(len(runs) for runs in declared.values())
+        print(f"training (or loading) the experiments' {n_runs} VAEs", flush=True)
         start = time.perf_counter()
-        run_experiment(exp, ctx)
-        seconds[exp.name] = time.perf_counter() - start
-        written += ctx.written
-        print(f"    done in {seconds[exp.name]:.1f} s", flush=True)
+        train_declared(declared, options)
+        seconds["(training VAEs)"] = time.perf_counter() - start
+        print(f"    done in {seconds['(training VAEs)']:.1f} s", flush=True)
+    workers = min((os.cpu_count() or 1) if jobs is None else jobs, len(selected))
+    if workers <= 1:
+        written: list[Path] = []
+        for i, exp in enumerate(selected, 1):
+            print(f"[{i}/{len(selected)}] {exp.name}: {exp.title}", flush=True)
+            ctx = Context(name=exp.name, **options)
+            start = time.perf_counter()
+            run_experiment(exp, ctx)
+            seconds[exp.name] = time.perf_counter() - start
+            written += ctx.written
+            print(f"    done in {seconds[exp.name]:.1f} s", flush=True)
+    else:
+        written = _run_in_workers(selected, options, directory, workers, seconds)
+    print(f"study wall time {time.perf_counter() - study_start:.1f} s", flush=True)
     return written, seconds
+
+
+def declared_vaes(selected: list[Experiment], options: dict) -> dict[str, list]:
+    """``{world: [(config or name, seed), ...]}``: every VAE the selected experiments declare,
+    each once, in the order first declared."""
+    wanted: dict[str, dict] = {}
+    for exp in selected:
+        if exp.vaes is None:
+            continue
+        declared = exp.vaes(Context(name=exp.name, **options))
+        if not isinstance(declared, dict):
+            raise TypeError(
+                f"vaes of experiment {exp.name!r} returned {type(declared).__name__}; it returns "
+                "{world: [(config or preset name, seed), ...]}"
+            )
+        for world, runs in declared.items():
+            for run in runs:
+                wanted.setdefault(world, {})[_run_key(run)] = tuple(run)
+    return {world: list(runs.values()) for world, runs in wanted.items() if runs}
+
+
+def _run_key(run) -> tuple:
+    config, seed = run
+    return (config if isinstance(config, str) else repr(config), int(seed))
+
+
+def train_declared(declared: dict[str, list], options: dict) -> None:
+    """Train (or find) every declared VAE, one :func:`~pyro_latent.vae.parallel.train_many`
+    per world, with the study's profiles and the command line's training options."""
+    from pyro_latent.study.profiles import study_vaes, world_training_set
+
+    profile = "quick" if options["quick"] else "full"
+    ctx = Context(name="(training VAEs)", **options)
+    for world, runs in declared.items():
+        train = world_training_set(
+            world, profile, options["data_dir"], options["download"], options["seed"]
+        )
+        study_vaes(runs, train, profile, options["runs_dir"], world=world, **ctx.training_options())
+
+
+def _expected_seconds(exp: Experiment, options: dict) -> float:
+    """The seconds of the experiment's previous record of this profile (0 without one): the
+    order in which the workers take the experiments, longest first."""
+    path = Path(options["results_dir"]) / f"{exp.name}.json"
+    try:
+        record = json.loads(path.read_text())
+        same_profile = record.get("profile") == ("quick" if options["quick"] else "full")
+        return float(record.get("seconds", 0.0)) if same_profile else 0.0
+    except (OSError, ValueError, TypeError, AttributeError):
+        return 0.0
+
+
+def _run_in_workers(selected, options, directory, workers: int, seconds: dict) -> list[Path]:
+    queue = sorted(selected, key=lambda exp: -_expected_seconds(exp, options))
+    logs = Path(options["runs_dir"]) / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    failures: dict[str, tuple[str, Path]] = {}
+    print(f"running {len(queue)} experiments, {workers} at a time (logs under {logs}/)")
+    context = multiprocessing.get_context("spawn")  # a fresh interpreter: no forked torch state
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = {
+            pool.submit(
+                _worker, exp.name, _script_of(exp, directory), options, logs / f"{exp.name}.log"
+            ): exp
+            for exp in queue
+        }
+        for done, future in enumerate(as_completed(futures), 1):
+            exp = futures[future]
+            log = logs / f"{exp.name}.log"
+            try:
+                paths, elapsed = future.result()
+            except Exception as error:  # the traceback is in the log
+                failures[exp.name] = (f"{type(error).__name__}: {error}", log)
+                print(f"[{done}/{len(queue)}] {exp.name}: FAILED ({error}; see {log})", flush=True)
+                continue
+            seconds[exp.name] = elapsed
+            written += [Path(p) for p in paths]
+            print(f"[{done}/{len(queue)}] {exp.name}: done in {elapsed:.1f} s", flush=True)
+    if failures:
+        raise ExperimentsFailedError(failures)
+    order = {exp.name: i for i, exp in enumerate(selected)}
+    ordered = sorted((k for k in seconds if k in order), key=order.get)
+    for name in ordered:  # the registry's order, as when run in sequence
+        seconds[name] = seconds.pop(name)
+    return written
+
+
+def _script_of(exp: Experiment, directory) -> Path | None:
+    """The script that registered ``exp`` (the worker imports that one file)."""
+    code = getattr(exp.run, "__code__", None)
+    script = Path(code.co_filename) if code is not None else None
+    if script is not None and script.is_file():
+        return script
+    return None if directory is None else Path(directory) / f"{exp.name}.py"
+
+
+def _worker(name: str, script: Path | None, options: dict, log: Path) -> tuple[list[str], float]:
+    """One experiment in a worker process, its output (and any traceback) in ``log``."""
+    with open(log, "w", buffering=1) as out, contextlib.redirect_stdout(out):
+        with contextlib.redirect_stderr(out):
+            try:
+                where = (script.parent, [script.stem]) if script is not None else (None, [name])
+                exp = discover(*where)[name]
+                ctx = Context(name=name, **options)
+                start = time.perf_counter()
+                run_experiment(exp, ctx)
+                return [str(p) for p in ctx.written], time.perf_counter() - start
+            except BaseException:
+                traceback.print_exc()
+                raise
 
 
 def jsonable(obj):
