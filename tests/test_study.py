@@ -396,3 +396,20 @@ def test_the_cli_names_failed_experiments_without_a_traceback(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "seeded_bad: RuntimeError: seeded_bad broke on purpose" in err
     assert "Traceback" not in err
+
+
+def _square(x):
+    return x * x
+
+
+def test_an_experiments_joblib_workers_are_stopped_when_it_ends():
+    """A worker process waits for its children at exit, and loky's idle for 300 s: they must be
+    stopped, or the study sits idle after its last experiment."""
+    from joblib import Parallel, delayed
+    from joblib.externals.loky import reusable_executor
+
+    assert Parallel(n_jobs=2)(delayed(_square)(i) for i in range(4)) == [0, 1, 4, 9]
+    processes = list(reusable_executor._executor._processes.values())
+    assert processes and any(p.is_alive() for p in processes)
+    study._release_joblib_workers()
+    assert not any(p.is_alive() for p in processes)
