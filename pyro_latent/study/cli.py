@@ -295,7 +295,8 @@ def main(argv: list[str] | None = None) -> int:
         print("cost of each experiment:")
         for name, s in seconds.items():
             print(f"    {name:20s} {s:8.1f} s")
-        print(f"    {'sum':20s} {sum(seconds.values()):8.1f} s (experiments ran side by side)")
+        side_by_side = " (experiments ran side by side)" if args.jobs != 1 else ""
+        print(f"    {'sum':20s} {sum(seconds.values()):8.1f} s{side_by_side}")
     figures = sorted({p for p in written if p.suffix == ".png"})
     print(
         f"wrote {len(figures)} figure(s) under {args.figures_dir}/, results under "

@@ -21,10 +21,11 @@ first trains every declared VAE of every selected experiment that has no checkpo
 :func:`~pyro_latent.vae.parallel.train_many` call per world, so the workers stay busy across
 experiments instead of idling at the end of each; the experiments then find their checkpoints
 and only measure.  They run ``jobs`` at a time (default: one per core) in worker processes, the
-longest first (by the seconds of their previous record of the same profile), each writing its
-output to ``<runs_dir>/logs/NAME.log``.  Every experiment runs with one torch thread and seeds
-what it draws, so its record is the same in a worker as in this process (tested); a failure
-waits for the others, keeps their records, and names the failed experiments and their logs.
+longest first (by the seconds of their previous record of the same profile), each in one process
+(``jobs=1`` inside it), each writing its output to ``<runs_dir>/logs/NAME.log``.  Every
+experiment runs with one torch thread and seeds what it draws, so its record is the same in a
+worker as in this process (tested); a failure waits for the others, keeps their records, and
+names the failed experiments and their logs.
 """
 
 from __future__ import annotations
@@ -378,6 +379,10 @@ def _run_in_workers(selected, options, directory, workers: int, seconds: dict) -
     written: list[Path] = []
     failures: dict[str, tuple[str, Path]] = {}
     print(f"running {len(queue)} experiments, {workers} at a time (logs under {logs}/)")
+    # Each experiment in one process: its own worker pools (NUTS chains, inference gaps) would
+    # start cold in every worker and oversubscribe the cores the experiments already share; the
+    # records do not depend on ``jobs`` (tested).
+    options = {**options, "jobs": 1}
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: no forked torch state
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         futures = {
