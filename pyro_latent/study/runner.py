@@ -337,13 +337,9 @@ def declared_vaes(selected: list[Experiment], options: dict) -> dict[str, list]:
             )
         for world, runs in declared.items():
             for run in runs:
-                wanted.setdefault(world, {})[_run_key(run)] = tuple(run)
+                config, seed = run  # a preset name or a (hashable, frozen) VAEConfig
+                wanted.setdefault(world, {})[(config, int(seed))] = (config, seed)
     return {world: list(runs.values()) for world, runs in wanted.items() if runs}
-
-
-def _run_key(run) -> tuple:
-    config, seed = run
-    return (config if isinstance(config, str) else repr(config), int(seed))
 
 
 def train_declared(declared: dict[str, list], options: dict) -> None:
